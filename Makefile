@@ -1,0 +1,93 @@
+# mboxpop3d - a POP3 daemon for mbox spools.  Hand-written, no autoconf.
+
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+DESTDIR    ?=
+
+CC       ?= cc
+CPPFLAGS += -D_GNU_SOURCE -Iinclude -Ibuild
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -Wall -Wextra -Wformat=2 -Werror -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -fstack-protector-strong
+LDLIBS   += -lcrypt
+
+# Sanitizer build used by the unit tests: make SAN=1
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+SRCS := $(wildcard src/*.c)
+LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+OBJDIR := build/obj$(if $(filter 1,$(SAN)),-san)
+LIB_OBJS := $(LIB_SRCS:src/%.c=$(OBJDIR)/%.o)
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
+
+.PHONY: all clean check unit e2e install run demo
+all: mboxpop3d
+
+mboxpop3d: $(OBJDIR)/main.o $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(OBJDIR)/%.o: src/%.c
+	@mkdir -p $(OBJDIR)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# ---- tests ----
+# Unit tests link the daemon's modules (not main.c) built with ASan+UBSan.
+build/tests/libmbox-san.a: $(LIB_SRCS:src/%.c=build/obj-san/%.o)
+	@mkdir -p build/tests
+	ar rcs $@ $^
+
+build/obj-san/%.o: src/%.c
+	@mkdir -p build/obj-san
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=address,undefined -fno-omit-frame-pointer \
+	    -fno-sanitize-recover=undefined -MMD -MP -c -o $@ $<
+
+build/tests/test_%: tests/unit/test_%.c tests/unit/testlib.h build/tests/libmbox-san.a
+	@mkdir -p build/tests
+	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-missing-prototypes \
+	    -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
+	    -o $@ $< build/tests/libmbox-san.a $(LDLIBS)
+
+build/tests/mkhash: tests/tools/mkhash.c
+	@mkdir -p build/tests
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+check: mboxpop3d build/tests/mkhash $(UNIT_BINS)
+	@tests/run-tests.sh $(UNIT_BINS)
+
+unit: $(UNIT_BINS)
+	@tests/run-tests.sh --unit-only $(UNIT_BINS)
+
+e2e: mboxpop3d build/tests/mkhash
+	@tests/run-tests.sh --e2e-only
+
+# ---- running ----
+run: mboxpop3d
+	./mboxpop3d -f
+
+demo: mboxpop3d build/tests/mkhash
+	@tests/demo.sh
+
+# ---- installing ----
+install: mboxpop3d
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(SYSCONFDIR)
+	install -m 0755 mboxpop3d $(DESTDIR)$(SBINDIR)/mboxpop3d
+	install -m 0644 man/mboxpop3d.8 $(DESTDIR)$(MANDIR)/man8/mboxpop3d.8
+	install -m 0644 man/mboxpop3d.conf.5 $(DESTDIR)$(MANDIR)/man5/mboxpop3d.conf.5
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/mboxpop3d.conf ]; then \
+	    echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/mboxpop3d.conf"; \
+	else \
+	    install -m 0644 etc/mboxpop3d.conf $(DESTDIR)$(SYSCONFDIR)/mboxpop3d.conf; \
+	fi
+
+clean:
+	rm -rf build mboxpop3d
+
+-include $(wildcard build/obj/*.d build/obj-san/*.d)

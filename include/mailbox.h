@@ -1,0 +1,115 @@
+/*
+ * mailbox.h - an mbox spool as the session sees it: an index built by one
+ * scan, message access for RETR/TOP, and UPDATE.
+ *
+ * Scan, don't load: the index holds per message its offsets, its size as
+ * sent and its UIDL digest; memory grows with the number of messages,
+ * never with their bytes.  Message bodies are read with pread() when sent,
+ * so a spool truncated by someone else can never fault us.
+ *
+ * Locks are held only while scanning and while updating, so delivery is
+ * never blocked by an idle session.  Before each RETR/TOP the caller runs
+ * mailbox_verify(): if the file changed, the indexed part must be
+ * unchanged (mail appended after it is fine); otherwise the session must
+ * end without deleting anything.
+ *
+ * mbox format (RFC 4155 and DESIGN.md): a message starts with a "From "
+ * line at offset 0 or after a blank line; the "From " line is not part
+ * of the message and the blank line before the next one is a separator,
+ * not message content.  ">From " lines pass through as stored.  CRLF
+ * spools, 8-bit and NUL bytes, and an unterminated last line are served
+ * as they are.  Content-Length: is trusted only when it lands exactly on
+ * the next "From " line or on the end of the file.  UW-IMAP's "FOLDER
+ * INTERNAL DATA" pseudo-message is hidden from clients and kept on rewrite.
+ */
+#ifndef MBOXPOP3D_MAILBOX_H
+#define MBOXPOP3D_MAILBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+#include "lock.h"
+#include "netio.h"
+#include "uidl.h"
+
+struct msg {
+    uint64_t from_off;      /* "From " line: start of the raw span */
+    uint64_t content_off;   /* first byte after the "From " line */
+    uint64_t content_len;   /* message bytes as stored, no separator */
+    uint64_t header_len;    /* header block incl. the blank line, if any */
+    uint64_t size;          /* octets as sent (see wire_size()) */
+    uint32_t dup;           /* n-th message with this digest (1 = first) */
+    unsigned char deleted;
+    unsigned char has_blank;/* header block ends in a blank line */
+    unsigned char uid[UIDL_DIGEST_LEN];
+};
+
+struct mbox_index {
+    struct msg *msgs;
+    size_t count, alloc;
+    uint64_t pseudo_len;    /* bytes of a leading UW-IMAP pseudo-message */
+    uint64_t scanned_size;  /* bytes of the file the index describes */
+    uint64_t prefix_hash;   /* hash of those bytes, to detect rewrites */
+};
+
+enum mb_status {
+    MB_OK = 0,
+    MB_IN_USE,      /* locks not obtained within lock_timeout */
+    MB_TEMP,        /* I/O error, out of memory, ...: try again later */
+    MB_PERM,        /* not a regular file, wrong owner, not mbox format */
+    MB_CHANGED      /* someone else rewrote the indexed part */
+};
+
+struct mailbox_opts {
+    unsigned lock_kinds, lock_timeout, dotlock_stale;
+    dotlock_fn dotlock;     /* NULL: create dotlocks ourselves */
+    void *dotlock_ctx;
+    int check_owner;        /* refuse a spool not owned by owner */
+    uid_t owner;
+};
+
+struct mailbox {
+    char *path;
+    int fd;                 /* -1: no spool file yet (empty mailbox) */
+    struct locker lock;
+    struct mbox_index idx;
+    int check_owner;
+    uid_t owner;
+    dev_t dev;              /* identity of the scanned file */
+    ino_t ino;
+    struct timespec mtime;
+    off_t size;
+    char why[160];          /* reason of the last failure, for the log */
+};
+
+/* Builds an index of data[0..len).  Pure: no I/O.  Returns 0, or -1 if
+ * the data is not in mbox format (err says why) or memory runs out. */
+int mbox_scan(const char *data, size_t len, struct mbox_index *idx,
+              char *err, size_t errlen);
+void mbox_index_free(struct mbox_index *idx);
+
+/* The fast hash used for prefix checks (exposed for tests). */
+uint64_t mbox_hash(const char *data, size_t len);
+
+/* Opens, locks (shared), scans and unlocks the spool.  A missing spool is
+ * an empty mailbox.  The spool must be a regular file, not a symlink. */
+enum mb_status mailbox_open(struct mailbox *mb, const char *path,
+                            const struct mailbox_opts *opts);
+
+/* Before RETR/TOP: checks the file is still what we indexed. */
+enum mb_status mailbox_verify(struct mailbox *mb);
+
+/* Sends message i (0-based) through the multi-line writer: all of it, or
+ * with body_lines >= 0 the header block and that many body lines (TOP).
+ * Ends with the ".\r\n" terminator. */
+enum mb_status mailbox_send(struct mailbox *mb, size_t i, int64_t body_lines,
+                            struct netio *io);
+
+/* UPDATE: removes the messages marked deleted, keeping everything else
+ * and all mail appended since the scan.  Nothing deleted: no-op. */
+enum mb_status mailbox_update(struct mailbox *mb);
+
+void mailbox_close(struct mailbox *mb);
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * uidl.h - unique-ids that never change (RFC 1939 section 7, UIDL).
+ *
+ * The digest is popa3d's, so sites moving from popa3d re-download
+ * nothing: MD5 over the complete lines (with their line ends and
+ * continuation lines) of the "fixed" header fields only, which no mail
+ * reader rewrites: the first Received:, every Delivered-To: and
+ * X-Delivery-ID:, and Date: and Message-ID: when they come before the
+ * first Received:.  Names compare case-insensitively.  Where none of
+ * these exist, the whole header block is hashed instead (popa3d would
+ * give every such message the same id).
+ *
+ * Printed as 16 lower-case hex digits, digest bytes 3,2,1,0,7,6,5,4 (the
+ * two little-endian words popa3d prints).  Identical digests in one
+ * mailbox (duplicate deliveries) are made unique by order of appearance:
+ * the second is printed with the suffix ".2", the third ".3", and so on.
+ */
+#ifndef MBOXPOP3D_UIDL_H
+#define MBOXPOP3D_UIDL_H
+
+#include <stddef.h>
+
+#define UIDL_DIGEST_LEN 8
+#define UIDL_TEXT_MAX 32   /* 16 hex + "." + up to 10 digits, with NUL */
+
+/* Digest of a header block (the bytes from the first header line up to,
+ * not including, the blank line that ends it). */
+void uidl_digest(const char *headers, size_t len,
+                 unsigned char digest[UIDL_DIGEST_LEN]);
+
+/* Text form; dup is 0 or 1 for the first occurrence, n for the n-th. */
+void uidl_format(const unsigned char digest[UIDL_DIGEST_LEN], unsigned dup,
+                 char out[UIDL_TEXT_MAX]);
+
+#endif

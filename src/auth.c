@@ -1,0 +1,227 @@
+/* auth.c - account lookup and crypt(3) password checks; see auth.h. */
+#include <crypt.h>
+#include <errno.h>
+#include <pwd.h>
+#include <shadow.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "log.h"
+#include "util.h"
+
+#define PASSWD_FILE_MAX_LINE 4096
+
+/* A looked-up account with its hash (heap copy, zeroed when freed). */
+struct credentials {
+    struct account acct;
+    char *hash;
+};
+
+int auth_valid_username(const char *name, size_t len)
+{
+    if (len == 0 || len > AUTH_MAX_USER || name[0] == '.' || name[0] == '-')
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static void free_credentials(struct credentials *cred)
+{
+    if (cred->hash) {
+        secure_zero(cred->hash, strlen(cred->hash));
+        free(cred->hash);
+    }
+    memset(cred, 0, sizeof *cred);
+}
+
+/* Splits a passwd(5) line into its 7 fields in place. */
+static int split_passwd_line(char *line, char *field[7])
+{
+    int n = 0;
+    char *p = line;
+    while (n < 7) {
+        field[n++] = p;
+        char *colon = strchr(p, ':');
+        if (colon == NULL)
+            break;
+        *colon = '\0';
+        p = colon + 1;
+    }
+    return n == 7 ? 0 : -1;
+}
+
+static enum auth_result lookup_file(const char *path, const char *user, struct credentials *cred,
+                                    char *why, size_t whylen)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        snprintf(why, whylen, "cannot open passwd_file %s: %s", path, strerror(errno));
+        return AUTH_ERROR;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    enum auth_result result = AUTH_DENIED;
+    snprintf(why, whylen, "unknown user");
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        if (len > PASSWD_FILE_MAX_LINE || line[0] == '#')
+            continue;
+        line[strcspn(line, "\n")] = '\0';
+        char *field[7];
+        if (split_passwd_line(line, field) != 0 || strcmp(field[0], user) != 0)
+            continue;
+        uint64_t uid, gid;
+        if (parse_uint_str(field[2], (uid_t)-2, &uid) != 0 ||
+            parse_uint_str(field[3], (gid_t)-2, &gid) != 0) {
+            snprintf(why, whylen, "bad uid/gid for %s in %s", user, path);
+            result = AUTH_ERROR;
+            break;
+        }
+        cred->acct.uid = (uid_t)uid;
+        cred->acct.gid = (gid_t)gid;
+        cred->hash = strdup(field[1]);
+        result = cred->hash ? AUTH_OK : AUTH_ERROR;
+        if (!cred->hash)
+            snprintf(why, whylen, "out of memory");
+        break;
+    }
+    if (line) {
+        secure_zero(line, cap);
+        free(line);
+    }
+    fclose(f);
+    return result;
+}
+
+static enum auth_result lookup_system(const char *user, struct credentials *cred, char *why,
+                                      size_t whylen)
+{
+    errno = 0;
+    struct passwd *pw = getpwnam(user);
+    if (pw == NULL) {
+        if (errno != 0 && errno != ENOENT && errno != ESRCH) {
+            snprintf(why, whylen, "getpwnam: %s", strerror(errno));
+            return AUTH_ERROR;
+        }
+        snprintf(why, whylen, "unknown user");
+        return AUTH_DENIED;
+    }
+    cred->acct.uid = pw->pw_uid;
+    cred->acct.gid = pw->pw_gid;
+    cred->acct.system = 1;
+    const char *hash = pw->pw_passwd;
+    if (strcmp(hash, "x") == 0) {
+        errno = 0;
+        struct spwd *sp = getspnam(user);
+        if (sp == NULL) {
+            snprintf(why, whylen, "no shadow entry readable for %s (%s)", user,
+                     errno ? strerror(errno) : "not found");
+            return errno == EACCES ? AUTH_ERROR : AUTH_DENIED;
+        }
+        hash = sp->sp_pwdp;
+    }
+    cred->hash = strdup(hash);
+    if (cred->hash == NULL) {
+        snprintf(why, whylen, "out of memory");
+        return AUTH_ERROR;
+    }
+    return AUTH_OK;
+}
+
+static enum auth_result lookup(const struct config *cfg, const char *user,
+                               struct credentials *cred, char *why, size_t whylen)
+{
+    memset(cred, 0, sizeof *cred);
+    if (!auth_valid_username(user, strlen(user))) {
+        snprintf(why, whylen, "invalid user name");
+        return AUTH_DENIED;
+    }
+    strlcpy_checked(cred->acct.name, user, sizeof cred->acct.name);
+    if (cfg->passwd_file)
+        return lookup_file(cfg->passwd_file, user, cred, why, whylen);
+    return lookup_system(user, cred, why, whylen);
+}
+
+enum auth_result auth_lookup(const struct config *cfg, const char *user, struct account *acct,
+                             char *why, size_t whylen)
+{
+    struct credentials cred;
+    enum auth_result r = lookup(cfg, user, &cred, why, whylen);
+    if (r == AUTH_OK)
+        *acct = cred.acct;
+    free_credentials(&cred);
+    return r;
+}
+
+/* A hash of the library's default method, for unknown users. */
+static const char *dummy_hash(void)
+{
+    static char hash[CRYPT_OUTPUT_SIZE];
+    if (hash[0] == '\0') {
+        char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+        struct crypt_data *data = calloc(1, sizeof *data);
+        if (data && crypt_gensalt_rn(NULL, 0, NULL, 0, salt, sizeof salt) != NULL) {
+            const char *h = crypt_r("mboxpop3d-dummy", salt, data);
+            if (h && h[0] != '*')
+                strlcpy_checked(hash, h, sizeof hash);
+        }
+        free(data);
+    }
+    return hash[0] ? hash : "$6$mboxpop3d$";
+}
+
+/* crypt(3) the password with the hash's own method and salt and compare
+ * in constant time.  Returns 1 on a match. */
+static int password_matches(const char *password, const char *hash)
+{
+    struct crypt_data *data = calloc(1, sizeof *data);
+    if (data == NULL)
+        return 0;
+    const char *out = crypt_r(password, hash, data);
+    int ok = out != NULL && out[0] != '*' &&
+             consttime_equal(out, strlen(out), hash, strlen(hash));
+    secure_zero(data, sizeof *data);
+    free(data);
+    return ok;
+}
+
+static int hash_is_locked(const char *hash)
+{
+    return hash[0] == '\0' || hash[0] == '!' || hash[0] == '*';
+}
+
+enum auth_result auth_login(const struct config *cfg, const char *user, const char *password,
+                            struct account *acct, char *why, size_t whylen)
+{
+    struct credentials cred;
+    enum auth_result r = lookup(cfg, user, &cred, why, whylen);
+    if (r != AUTH_OK) {
+        password_matches(password, dummy_hash());   /* same cost as a real check */
+        free_credentials(&cred);
+        return r;
+    }
+    if (cred.acct.uid == 0) {
+        snprintf(why, whylen, "root may not log in");
+        r = AUTH_DENIED;
+    } else if (hash_is_locked(cred.hash)) {
+        snprintf(why, whylen, "account locked or without password");
+        r = AUTH_DENIED;
+    }
+    if (r != AUTH_OK)
+        password_matches(password, dummy_hash());
+    else if (!password_matches(password, cred.hash)) {
+        snprintf(why, whylen, "wrong password");
+        r = AUTH_DENIED;
+    }
+    if (r == AUTH_OK)
+        *acct = cred.acct;
+    free_credentials(&cred);
+    return r;
+}

@@ -1,0 +1,348 @@
+/* mailbox.c - the spool file: open and scan under locks, verify, send a
+ * message, and UPDATE in place (see mailbox.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "mailbox.h"
+#include "util.h"
+
+#define SEND_CHUNK (128 * 1024)
+#define MOVE_CHUNK (1024 * 1024)
+
+static enum mb_status fail(struct mailbox *mb, enum mb_status st, const char *fmt, ...)
+    PRINTF_LIKE(3, 4);
+
+static enum mb_status fail(struct mailbox *mb, enum mb_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(mb->why, sizeof mb->why, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+/*
+ * Reading a mapping of a file that someone truncates raises SIGBUS.  The
+ * spool is mapped only while we hold its locks, but a program that
+ * ignores locks must not crash the session: the guard turns SIGBUS into
+ * an error return.
+ */
+static sigjmp_buf sigbus_jump;
+static volatile sig_atomic_t sigbus_armed;
+
+static void on_sigbus(int sig)
+{
+    (void)sig;
+    if (sigbus_armed)
+        siglongjmp(sigbus_jump, 1);
+    signal(SIGBUS, SIG_DFL);
+    raise(SIGBUS);
+}
+
+/* Maps [0, len) of fd and runs fn over it with the SIGBUS guard. */
+static int with_mapping(int fd, size_t len, int (*fn)(const char *, size_t, void *), void *arg)
+{
+    if (len == 0)
+        return fn("", 0, arg);
+    void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED)
+        return -1;
+    (void)madvise(map, len, MADV_SEQUENTIAL);
+    struct sigaction sa = { .sa_handler = on_sigbus }, old;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &old);
+    int rc;
+    if (sigsetjmp(sigbus_jump, 1) == 0) {
+        sigbus_armed = 1;
+        rc = fn(map, len, arg);
+    } else {
+        errno = EIO;
+        rc = -2;           /* the file shrank under us */
+    }
+    sigbus_armed = 0;
+    sigaction(SIGBUS, &old, NULL);
+    munmap(map, len);
+    return rc;
+}
+
+struct scan_job {
+    struct mbox_index *idx;
+    char err[160];
+};
+
+static int scan_fn(const char *data, size_t len, void *arg)
+{
+    struct scan_job *job = arg;
+    return mbox_scan(data, len, job->idx, job->err, sizeof job->err);
+}
+
+static int hash_fn(const char *data, size_t len, void *arg)
+{
+    *(uint64_t *)arg = mbox_hash(data, len);
+    return 0;
+}
+
+static void remember_identity(struct mailbox *mb, const struct stat *st)
+{
+    mb->dev = st->st_dev;
+    mb->ino = st->st_ino;
+    mb->size = st->st_size;
+    mb->mtime = st->st_mtim;
+}
+
+/* The spool path must still name the file we have open. */
+static int still_same_file(struct mailbox *mb)
+{
+    struct stat st;
+    return lstat(mb->path, &st) == 0 && st.st_dev == mb->dev && st.st_ino == mb->ino;
+}
+
+static enum mb_status scan_locked(struct mailbox *mb)
+{
+    struct stat st;
+    if (fstat(mb->fd, &st) != 0)
+        return fail(mb, MB_TEMP, "fstat %s: %s", mb->path, strerror(errno));
+    struct scan_job job = { .idx = &mb->idx };
+    int rc = with_mapping(mb->fd, (size_t)st.st_size, scan_fn, &job);
+    if (rc == -1 && job.err[0])
+        return fail(mb, MB_PERM, "%s: %s", mb->path, job.err);
+    if (rc != 0)
+        return fail(mb, MB_TEMP, "scanning %s: %s", mb->path, strerror(errno));
+    remember_identity(mb, &st);
+    return MB_OK;
+}
+
+static enum mb_status open_spool(struct mailbox *mb, const struct mailbox_opts *o)
+{
+    mb->fd = open(mb->path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (mb->fd < 0) {
+        if (errno == ENOENT)
+            return MB_OK;       /* no mail yet: an empty mailbox */
+        if (errno == ELOOP)
+            return fail(mb, MB_PERM, "%s is a symbolic link: refused", mb->path);
+        if (errno == EACCES || errno == EISDIR || errno == ENXIO)
+            return fail(mb, MB_PERM, "cannot open %s: %s", mb->path, strerror(errno));
+        return fail(mb, MB_TEMP, "cannot open %s: %s", mb->path, strerror(errno));
+    }
+    struct stat st;
+    if (fstat(mb->fd, &st) != 0)
+        return fail(mb, MB_TEMP, "fstat %s: %s", mb->path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return fail(mb, MB_PERM, "%s is not a regular file: refused", mb->path);
+    if (o->check_owner && st.st_uid != o->owner)
+        return fail(mb, MB_PERM, "%s is owned by uid %u, not by the account (uid %u): refused",
+                    mb->path, (unsigned)st.st_uid, (unsigned)o->owner);
+    int flags = fcntl(mb->fd, F_GETFL);
+    if (flags < 0 || fcntl(mb->fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
+        return fail(mb, MB_TEMP, "fcntl %s: %s", mb->path, strerror(errno));
+    return MB_OK;
+}
+
+enum mb_status mailbox_open(struct mailbox *mb, const char *path, const struct mailbox_opts *o)
+{
+    memset(mb, 0, sizeof *mb);
+    mb->fd = -1;
+    mb->check_owner = o->check_owner;
+    mb->owner = o->owner;
+    mb->path = strdup(path);
+    if (mb->path == NULL ||
+        locker_init(&mb->lock, path, o->lock_kinds, o->lock_timeout, o->dotlock_stale) != 0)
+        return fail(mb, MB_TEMP, "out of memory");
+    mb->lock.dotlock = o->dotlock;
+    mb->lock.dotlock_ctx = o->dotlock_ctx;
+
+    enum mb_status st = open_spool(mb, o);
+    if (st != MB_OK || mb->fd < 0)
+        return st;
+    if (locker_acquire(&mb->lock, mb->fd, 0) != 0) {
+        if (errno == EWOULDBLOCK)
+            return fail(mb, MB_IN_USE, "%s is locked by another program", mb->path);
+        return fail(mb, MB_TEMP, "locking %s: %s", mb->path, strerror(errno));
+    }
+    st = scan_locked(mb);
+    locker_release(&mb->lock, mb->fd);
+    return st;
+}
+
+/* Is the indexed part of the file still what we scanned?  MB_OK or MB_CHANGED. */
+static enum mb_status check_prefix(struct mailbox *mb, const struct stat *st)
+{
+    if (st->st_nlink == 0 || !still_same_file(mb))
+        return fail(mb, MB_CHANGED, "%s was replaced by another program", mb->path);
+    if ((uint64_t)st->st_size < mb->idx.scanned_size)
+        return fail(mb, MB_CHANGED, "%s shrank from %llu to %llu bytes: another program rewrote it",
+                    mb->path, (unsigned long long)mb->idx.scanned_size,
+                    (unsigned long long)st->st_size);
+    uint64_t hash = 0;
+    int rc = with_mapping(mb->fd, (size_t)mb->idx.scanned_size, hash_fn, &hash);
+    if (rc == -2)
+        return fail(mb, MB_CHANGED, "%s shrank while being checked", mb->path);
+    if (rc != 0)
+        return fail(mb, MB_TEMP, "reading %s: %s", mb->path, strerror(errno));
+    if (hash != mb->idx.prefix_hash)
+        return fail(mb, MB_CHANGED, "the first %llu bytes of %s changed: another program rewrote it",
+                    (unsigned long long)mb->idx.scanned_size, mb->path);
+    return MB_OK;
+}
+
+enum mb_status mailbox_verify(struct mailbox *mb)
+{
+    if (mb->fd < 0)
+        return MB_OK;
+    struct stat st;
+    if (fstat(mb->fd, &st) != 0)
+        return fail(mb, MB_TEMP, "fstat %s: %s", mb->path, strerror(errno));
+    if (st.st_size == mb->size && st.st_mtim.tv_sec == mb->mtime.tv_sec &&
+        st.st_mtim.tv_nsec == mb->mtime.tv_nsec && st.st_nlink > 0)
+        return MB_OK;
+    enum mb_status r = check_prefix(mb, &st);
+    if (r == MB_OK)
+        remember_identity(mb, &st);   /* mail was appended: fine */
+    return r;
+}
+
+/* Streams file bytes [off, off+len) through the writer; stops early when
+ * *lines_left (if given) reaches 0. */
+static enum mb_status send_range(struct mailbox *mb, struct mlwriter *w, char *buf,
+                                 uint64_t off, uint64_t len, uint64_t *lines_left)
+{
+    while (len > 0 && !(lines_left && *lines_left == 0)) {
+        size_t n = len < SEND_CHUNK ? (size_t)len : SEND_CHUNK;
+        if (pread_exact(mb->fd, buf, n, (off_t)off) != 0)
+            return fail(mb, MB_TEMP, "reading %s: %s", mb->path, strerror(errno));
+        mlw_data(w, buf, n, lines_left);
+        off += n;
+        len -= n;
+    }
+    return MB_OK;
+}
+
+enum mb_status mailbox_send(struct mailbox *mb, size_t i, int64_t body_lines, struct netio *io)
+{
+    const struct msg *m = &mb->idx.msgs[i];
+    char *buf = malloc(SEND_CHUNK);
+    if (buf == NULL)
+        return fail(mb, MB_TEMP, "out of memory");
+    struct mlwriter w;
+    mlw_begin(&w, io);
+    enum mb_status st;
+    if (body_lines < 0) {
+        st = send_range(mb, &w, buf, m->content_off, m->content_len, NULL);
+    } else {
+        st = send_range(mb, &w, buf, m->content_off, m->header_len, NULL);
+        if (!m->has_blank) {
+            /* RFC 1939 TOP: headers, the blank line, then body lines. */
+            if (!w.at_line_start)
+                mlw_data(&w, "\n", 1, NULL);
+            mlw_data(&w, "\n", 1, NULL);
+        }
+        uint64_t lines = (uint64_t)body_lines;
+        if (st == MB_OK)
+            st = send_range(mb, &w, buf, m->content_off + m->header_len,
+                            m->content_len - m->header_len, &lines);
+    }
+    free(buf);
+    if (st == MB_OK)
+        mlw_end(&w);
+    return st;
+}
+
+/* Copies [from, from+len) to `to` (to < from) in chunks. */
+static int move_bytes(struct mailbox *mb, char *buf, uint64_t to, uint64_t from, uint64_t len)
+{
+    while (len > 0) {
+        size_t n = len < MOVE_CHUNK ? (size_t)len : MOVE_CHUNK;
+        if (pread_exact(mb->fd, buf, n, (off_t)from) != 0 ||
+            pwrite_all(mb->fd, buf, n, (off_t)to) != 0)
+            return -1;
+        to += n;
+        from += n;
+        len -= n;
+        locker_keepalive(&mb->lock);
+    }
+    return 0;
+}
+
+/* Compacts the spool: every kept message, then the mail appended since
+ * the scan, from the first deleted message on.  Returns the new size. */
+static int compact(struct mailbox *mb, uint64_t file_size, uint64_t *new_size)
+{
+    const struct mbox_index *idx = &mb->idx;
+    size_t first = 0;
+    while (first < idx->count && !idx->msgs[first].deleted)
+        first++;
+    uint64_t out = idx->msgs[first].from_off;
+    char *buf = malloc(MOVE_CHUNK);
+    if (buf == NULL)
+        return -1;
+    int rc = 0;
+    for (size_t i = first; i < idx->count && rc == 0; i++) {
+        uint64_t start = idx->msgs[i].from_off;
+        uint64_t end = i + 1 < idx->count ? idx->msgs[i + 1].from_off : idx->scanned_size;
+        if (idx->msgs[i].deleted)
+            continue;
+        rc = move_bytes(mb, buf, out, start, end - start);
+        out += end - start;
+    }
+    if (rc == 0)
+        rc = move_bytes(mb, buf, out, idx->scanned_size, file_size - idx->scanned_size);
+    out += file_size - idx->scanned_size;
+    free(buf);
+    *new_size = out;
+    return rc;
+}
+
+static enum mb_status update_locked(struct mailbox *mb)
+{
+    struct stat st;
+    if (fstat(mb->fd, &st) != 0)
+        return fail(mb, MB_TEMP, "fstat %s: %s", mb->path, strerror(errno));
+    enum mb_status r = check_prefix(mb, &st);
+    if (r != MB_OK)
+        return r;
+    uint64_t new_size;
+    if (compact(mb, (uint64_t)st.st_size, &new_size) != 0)
+        return fail(mb, MB_TEMP, "rewriting %s: %s", mb->path, strerror(errno));
+    if (ftruncate(mb->fd, (off_t)new_size) != 0)
+        return fail(mb, MB_TEMP, "truncating %s: %s", mb->path, strerror(errno));
+    if (fsync(mb->fd) != 0)
+        return fail(mb, MB_TEMP, "fsync %s: %s", mb->path, strerror(errno));
+    return MB_OK;
+}
+
+enum mb_status mailbox_update(struct mailbox *mb)
+{
+    size_t deleted = 0;
+    for (size_t i = 0; i < mb->idx.count; i++)
+        deleted += mb->idx.msgs[i].deleted;
+    if (deleted == 0 || mb->fd < 0)
+        return MB_OK;    /* nothing to do: the file is not touched */
+    if (locker_acquire(&mb->lock, mb->fd, 1) != 0)
+        return fail(mb, MB_TEMP, "cannot lock %s for update: %s", mb->path,
+                    errno == EWOULDBLOCK ? "locked by another program" : strerror(errno));
+    enum mb_status r = update_locked(mb);
+    locker_release(&mb->lock, mb->fd);
+    return r;
+}
+
+void mailbox_close(struct mailbox *mb)
+{
+    if (mb->fd >= 0)
+        close(mb->fd);
+    mb->fd = -1;
+    mbox_index_free(&mb->idx);
+    locker_free(&mb->lock);
+    free(mb->path);
+    mb->path = NULL;
+}

@@ -1,0 +1,143 @@
+/* main.c - command line, configuration, and the choice of standalone,
+ * foreground or inetd operation. */
+#include <errno.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "server.h"
+#include "version.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: mboxpop3d [-fdit] [-c FILE] [-l ADDR:PORT]...\n"
+            "  -f            stay in the foreground, log to stderr\n"
+            "  -d            debug: log to stderr, with debug lines (implies -f)\n"
+            "  -c FILE       configuration file (default %s)\n"
+            "  -l ADDR:PORT  listen there instead of the configured addresses (repeatable)\n"
+            "  -i            inetd mode: serve one session on stdin/stdout\n"
+            "  -t            check the configuration, print the effective settings, exit\n"
+            "  -V            print the version\n"
+            "  -h            this help\n",
+            CONFIG_DEFAULT_PATH);
+}
+
+/* Problems -t and start-up report; returns how many were found. */
+static int check_environment(const struct config *cfg, FILE *out)
+{
+    int problems = 0;
+    struct stat st;
+    if (stat(cfg->spool_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(out, "problem: spool_dir %s is not a directory (%s); create it or set spool_dir\n",
+                cfg->spool_dir, errno ? strerror(errno) : "not a directory");
+        problems++;
+    }
+    if (cfg->passwd_file && access(cfg->passwd_file, R_OK) != 0) {
+        fprintf(out, "problem: passwd_file %s is not readable (%s)\n", cfg->passwd_file,
+                strerror(errno));
+        problems++;
+    }
+    if (cfg->min_spare > cfg->max_spare) {
+        fprintf(out, "problem: min_spare (%u) is larger than max_spare (%u)\n", cfg->min_spare,
+                cfg->max_spare);
+        problems++;
+    }
+    return problems;
+}
+
+static void announce_identity(void)
+{
+    if (geteuid() == 0)
+        return;
+    struct passwd *pw = getpwuid(geteuid());
+    log_warn("not running as root: every account is served as uid %u (%s), "
+             "with that user's access to the spools",
+             (unsigned)geteuid(), pw ? pw->pw_name : "?");
+}
+
+int main(int argc, char **argv)
+{
+    int foreground = 0, debug = 0, inetd = 0, check = 0;
+    const char *config_path = CONFIG_DEFAULT_PATH;
+    int config_given = 0;
+    const char *listen_args[CONFIG_MAX_LISTEN];
+    size_t n_listen = 0;
+    int opt;
+    while ((opt = getopt(argc, argv, "fdc:l:itVh")) != -1) {
+        switch (opt) {
+        case 'f': foreground = 1; break;
+        case 'd': debug = foreground = 1; break;
+        case 'c': config_path = optarg; config_given = 1; break;
+        case 'l':
+            if (n_listen == CONFIG_MAX_LISTEN) {
+                fprintf(stderr, "mboxpop3d: at most %d -l options\n", CONFIG_MAX_LISTEN);
+                return 2;
+            }
+            listen_args[n_listen++] = optarg;
+            break;
+        case 'i': inetd = 1; break;
+        case 't': check = 1; break;
+        case 'V': printf("mboxpop3d %s\n", MBOXPOP3D_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+
+    struct config cfg;
+    config_defaults(&cfg);
+    char err[512];
+    if (config_load(&cfg, config_path, config_given, err, sizeof err) != 0) {
+        fprintf(stderr, "mboxpop3d: %s\n", err);
+        return 1;
+    }
+    if (n_listen > 0) {
+        char joined[CONFIG_MAX_LINE];
+        size_t used = 0;
+        for (size_t i = 0; i < n_listen; i++) {
+            int n = snprintf(joined + used, sizeof joined - used, "%s ", listen_args[i]);
+            if (n < 0 || (size_t)n >= sizeof joined - used) {
+                fprintf(stderr, "mboxpop3d: -l: too many addresses\n");
+                return 1;
+            }
+            used += (size_t)n;
+        }
+        if (config_set(&cfg, "listen", joined, err, sizeof err) != 0) {
+            fprintf(stderr, "mboxpop3d: -l: %s\n", err);
+            return 1;
+        }
+    }
+    if (check) {
+        config_print(&cfg, stdout);
+        int problems = check_environment(&cfg, stdout);
+        printf("# %d problem%s found\n", problems, problems == 1 ? "" : "s");
+        return problems ? 1 : 0;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    srand((unsigned)(time(NULL) ^ getpid()));
+    /* inetd mode logs to syslog unless asked otherwise: stderr may be the socket. */
+    log_init(inetd ? debug : foreground, debug);
+    if (check_environment(&cfg, stderr) != 0) {
+        log_err("refusing to start: fix the problems above");
+        return 1;
+    }
+    announce_identity();
+    int rc = inetd ? server_inetd(&cfg) : server_run(&cfg, config_given ? config_path :
+                                         (access(config_path, R_OK) == 0 ? config_path : NULL),
+                                         foreground);
+    config_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,263 @@
+/* mbox_scan.c - the pure part of the mailbox engine: turning the bytes of
+ * an mbox into an index (see mailbox.h for the format rules). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mailbox.h"
+#include "util.h"
+
+#define FROM_LINE "From "
+#define FROM_LEN 5
+
+static int starts_with(const char *p, const char *end, const char *s, size_t n)
+{
+    return (size_t)(end - p) >= n && memcmp(p, s, n) == 0;
+}
+
+static int header_is(const char *line, const char *end, const char *name)
+{
+    size_t n = strlen(name);
+    return (size_t)(end - line) >= n && strncasecmp(line, name, n) == 0;
+}
+
+/* What the header scan learns about one message. */
+struct header_info {
+    uint64_t len;              /* header block, with the blank line */
+    unsigned blank_len;        /* 0 (no blank line), 1 (LF) or 2 (CRLF) */
+    int has_content_length;
+    uint64_t content_length;
+    int imap_header, internal_subject;  /* UW-IMAP pseudo-message marks */
+};
+
+static void parse_content_length(const char *line, const char *eol, struct header_info *h)
+{
+    const char *p = line + strlen("Content-Length:");
+    while (p < eol && (*p == ' ' || *p == '\t'))
+        p++;
+    const char *digits = p;
+    while (p < eol && *p >= '0' && *p <= '9')
+        p++;
+    const char *after = p;
+    while (p < eol && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
+    uint64_t n;
+    if (p == eol && parse_uint(digits, (size_t)(after - digits), UINT64_MAX / 2, &n) == 0) {
+        h->has_content_length = 1;
+        h->content_length = n;
+    }
+}
+
+static void scan_headers(const char *data, uint64_t start, uint64_t len, struct header_info *h)
+{
+    memset(h, 0, sizeof *h);
+    const char *p = data + start, *end = data + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *eol = nl ? nl + 1 : end;
+        if (*p == '\n' || (p[0] == '\r' && p + 1 < end && p[1] == '\n')) {
+            h->blank_len = *p == '\n' ? 1 : 2;
+            p += h->blank_len;
+            break;
+        }
+        if (header_is(p, eol, "Content-Length:"))
+            parse_content_length(p, eol, h);
+        else if (header_is(p, eol, "X-IMAP:") || header_is(p, eol, "X-IMAPbase:"))
+            h->imap_header = 1;
+        else if (header_is(p, eol, "Subject:") &&
+                 memmem(p, (size_t)(eol - p), "FOLDER INTERNAL DATA", 20) != NULL)
+            h->internal_subject = 1;
+        p = eol;
+    }
+    h->len = (uint64_t)(p - (data + start));
+}
+
+/* Is there a "From " line right after the line end at data[i]?  Returns
+ * the offset of that From line, or 0. */
+static uint64_t from_after_line_end(const char *data, uint64_t len, uint64_t i)
+{
+    if (i < len && data[i] == '\n' && starts_with(data + i + 1, data + len, FROM_LINE, FROM_LEN))
+        return i + 1;
+    if (i + 1 < len && data[i] == '\r' && data[i + 1] == '\n' &&
+        starts_with(data + i + 2, data + len, FROM_LINE, FROM_LEN))
+        return i + 2;
+    return 0;
+}
+
+/*
+ * Finds where the message whose body starts at `from` ends: the next
+ * "From " line that follows a blank line.  *content_end is where the
+ * blank separator line begins, *next the next From line (both len at EOF,
+ * where one trailing blank line is also a separator).
+ */
+static void find_message_end(const char *data, uint64_t len, uint64_t from,
+                             uint64_t *content_end, uint64_t *next)
+{
+    uint64_t s = from;
+    while (s < len) {
+        const char *hit = memmem(data + s, (size_t)(len - s), "\nFrom ", 6);
+        if (hit == NULL)
+            break;
+        uint64_t i = (uint64_t)(hit - data);
+        if (i >= 1 && data[i - 1] == '\n') {
+            *content_end = i;
+            *next = i + 1;
+            return;
+        }
+        if (i >= 2 && data[i - 1] == '\r' && data[i - 2] == '\n') {
+            *content_end = i - 1;
+            *next = i + 1;
+            return;
+        }
+        s = i + 1;
+    }
+    *next = len;
+    *content_end = len;
+    if (len >= 2 && data[len - 1] == '\n' && data[len - 2] == '\n')
+        *content_end = len - 1;
+    else if (len >= 4 && memcmp(data + len - 4, "\r\n\r\n", 4) == 0)
+        *content_end = len - 2;
+    if (*content_end < from)
+        *content_end = from;
+}
+
+/* Content-Length counts only if it lands exactly on a From line or EOF. */
+static int content_length_fits(const char *data, uint64_t len, uint64_t body_off,
+                               const struct header_info *h, uint64_t *content_end, uint64_t *next)
+{
+    if (!h->has_content_length || h->content_length > len - body_off)
+        return 0;
+    uint64_t end = body_off + h->content_length;
+    uint64_t from = from_after_line_end(data, len, end);
+    if (from != 0) {
+        *content_end = end;
+        *next = from;
+        return 1;
+    }
+    if (end == len || (end + 1 == len && data[end] == '\n') ||
+        (end + 2 == len && data[end] == '\r' && data[end + 1] == '\n')) {
+        *content_end = end;
+        *next = len;
+        return 1;
+    }
+    return 0;
+}
+
+static int index_grow(struct mbox_index *idx)
+{
+    if (idx->count < idx->alloc)
+        return 0;
+    size_t n = idx->alloc ? idx->alloc * 2 : 64;
+    struct msg *m = realloc(idx->msgs, n * sizeof *m);
+    if (m == NULL)
+        return -1;
+    idx->msgs = m;
+    idx->alloc = n;
+    return 0;
+}
+
+/* Makes equal digests unique by order of appearance (uidl.h). */
+static int number_duplicates(struct mbox_index *idx)
+{
+    if (idx->count < 2)
+        return 0;
+    size_t slots = 1;
+    while (slots < idx->count * 2)
+        slots <<= 1;
+    size_t *table = malloc(slots * sizeof *table);   /* 1-based msg index, 0 empty */
+    if (table == NULL)
+        return -1;
+    memset(table, 0, slots * sizeof *table);
+    for (size_t i = 0; i < idx->count; i++) {
+        struct msg *m = &idx->msgs[i];
+        uint64_t key;
+        memcpy(&key, m->uid, sizeof key);
+        size_t slot = (size_t)(key * 0x9e3779b97f4a7c15ULL >> 20) & (slots - 1);
+        while (table[slot] != 0 && memcmp(idx->msgs[table[slot] - 1].uid, m->uid, UIDL_DIGEST_LEN) != 0)
+            slot = (slot + 1) & (slots - 1);
+        if (table[slot] != 0)
+            m->dup = idx->msgs[table[slot] - 1].dup + 1;
+        table[slot] = i + 1;    /* the latest occurrence carries the count */
+    }
+    free(table);
+    return 0;
+}
+
+uint64_t mbox_hash(const char *data, size_t len)
+{
+    const uint64_t prime = 0x9e3779b97f4a7c15ULL;
+    uint64_t h[4] = { 0x243f6a8885a308d3ULL, 0x13198a2e03707344ULL,
+                      0xa4093822299f31d0ULL, 0x082efa98ec4e6c89ULL };
+    size_t i = 0;
+    for (; i + 32 <= len; i += 32)
+        for (int k = 0; k < 4; k++) {
+            uint64_t w;
+            memcpy(&w, data + i + 8 * k, 8);
+            h[k] = (h[k] ^ w) * prime;
+            h[k] ^= h[k] >> 29;
+        }
+    for (; i < len; i++)
+        h[0] = (h[0] ^ (unsigned char)data[i]) * prime;
+    uint64_t out = len;
+    for (int k = 0; k < 4; k++) {
+        out = (out ^ h[k]) * prime;
+        out ^= out >> 32;
+    }
+    return out;
+}
+
+void mbox_index_free(struct mbox_index *idx)
+{
+    free(idx->msgs);
+    memset(idx, 0, sizeof *idx);
+}
+
+int mbox_scan(const char *data, size_t len, struct mbox_index *idx, char *err, size_t errlen)
+{
+    mbox_index_free(idx);
+    idx->scanned_size = len;
+    idx->prefix_hash = mbox_hash(data, len);
+    if (len == 0)
+        return 0;
+    if (!starts_with(data, data + len, FROM_LINE, FROM_LEN)) {
+        snprintf(err, errlen, "not an mbox: the file does not start with a \"From \" line");
+        return -1;
+    }
+    uint64_t pos = 0;
+    while (pos < len) {
+        const char *nl = memchr(data + pos, '\n', len - pos);
+        uint64_t content_off = nl ? (uint64_t)(nl - data) + 1 : len;
+        struct header_info h;
+        scan_headers(data, content_off, len, &h);
+        uint64_t body_off = content_off + h.len;
+        uint64_t content_end, next;
+        if (!content_length_fits(data, len, body_off, &h, &content_end, &next))
+            find_message_end(data, len, h.blank_len ? body_off - 1 : body_off, &content_end, &next);
+        if (pos == 0 && h.imap_header && h.internal_subject) {
+            idx->pseudo_len = next;     /* hidden, and kept on rewrite */
+            pos = next;
+            continue;
+        }
+        if (index_grow(idx) != 0) {
+            snprintf(err, errlen, "out of memory indexing message %zu", idx->count + 1);
+            return -1;
+        }
+        struct msg *m = &idx->msgs[idx->count++];
+        memset(m, 0, sizeof *m);
+        m->from_off = pos;
+        m->content_off = content_off;
+        m->content_len = content_end - content_off;
+        m->header_len = h.len < m->content_len ? h.len : m->content_len;
+        m->has_blank = h.blank_len != 0 && m->header_len == h.len;
+        m->size = wire_size(data + content_off, m->content_len);
+        m->dup = 1;
+        uidl_digest(data + content_off, m->header_len - (m->has_blank ? h.blank_len : 0), m->uid);
+        pos = next;
+    }
+    if (number_duplicates(idx) != 0) {
+        snprintf(err, errlen, "out of memory numbering duplicate messages");
+        return -1;
+    }
+    return 0;
+}

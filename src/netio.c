@@ -1,0 +1,245 @@
+/* netio.c - bounded line input, buffered output, the multi-line writer. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "netio.h"
+#include "util.h"
+
+#define NETIO_OUT_BUF (64 * 1024)
+
+static int set_nonblocking(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        return -1;
+    return 0;
+}
+
+int netio_init(struct netio *io, int rfd, int wfd, unsigned timeout_secs)
+{
+    memset(io, 0, sizeof *io);
+    io->rfd = rfd;
+    io->wfd = wfd;
+    io->timeout_secs = timeout_secs;
+    io->out_cap = NETIO_OUT_BUF;
+    io->out = malloc(io->out_cap);
+    if (io->out == NULL)
+        return log_errno("netio: allocating the output buffer");
+    /* Non-blocking, with poll() before every read and write, so that a
+     * client that stops reading cannot hold us past the timeout. */
+    if (set_nonblocking(rfd) != 0 || set_nonblocking(wfd) != 0) {
+        free(io->out);
+        io->out = NULL;
+        return log_errno("netio: O_NONBLOCK");
+    }
+    return 0;
+}
+
+void netio_free(struct netio *io)
+{
+    free(io->out);
+    io->out = NULL;
+}
+
+/* Waits until fd is ready for events; NETIO_OK, TIMEOUT, INTERRUPTED, ERROR. */
+static enum netio_status wait_fd(struct netio *io, int fd, short events)
+{
+    int64_t deadline = now_ms() + (int64_t)io->timeout_secs * 1000;
+    for (;;) {
+        if (io->stop_flag && *io->stop_flag)
+            return NETIO_INTERRUPTED;
+        int64_t left = deadline - now_ms();
+        if (left <= 0)
+            return NETIO_TIMEOUT;
+        struct pollfd pfd = { .fd = fd, .events = events };
+        int n = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
+        if (n > 0)
+            return NETIO_OK;
+        if (n < 0 && errno != EINTR)
+            return NETIO_ERROR;
+    }
+}
+
+static enum netio_status fill(struct netio *io)
+{
+    for (;;) {
+        ssize_t n = read(io->rfd, io->in + io->in_end, sizeof io->in - io->in_end);
+        if (n > 0) {
+            io->in_end += (size_t)n;
+            return NETIO_OK;
+        }
+        if (n == 0)
+            return NETIO_EOF;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return NETIO_ERROR;
+        enum netio_status st = wait_fd(io, io->rfd, POLLIN);
+        if (st != NETIO_OK)
+            return st;
+    }
+}
+
+enum netio_status netio_read_line(struct netio *io, char *line, size_t size, size_t *len)
+{
+    for (;;) {
+        char *start = io->in + io->in_start;
+        size_t avail = io->in_end - io->in_start;
+        char *nl = memchr(start, '\n', avail);
+        if (nl != NULL) {
+            size_t content = (size_t)(nl - start);
+            io->in_start += content + 1;
+            if (content > 0 && start[content - 1] == '\r')
+                content--;
+            /* RFC 2449 section 4: 255 octets including the CRLF. */
+            if (io->discarding || content + 2 > NETIO_MAX_LINE || content >= size) {
+                io->discarding = 0;
+                return NETIO_TOO_LONG;
+            }
+            memcpy(line, start, content);
+            line[content] = '\0';
+            *len = content;
+            return NETIO_OK;
+        }
+        if (avail > NETIO_MAX_LINE || io->discarding) {
+            /* No end in sight: drop what we have, keep dropping to LF. */
+            io->discarding = 1;
+            avail = 0;
+            io->in_start = io->in_end;
+        }
+        memmove(io->in, io->in + io->in_start, avail);
+        io->in_start = 0;
+        io->in_end = avail;
+        enum netio_status st = fill(io);
+        if (st != NETIO_OK)
+            return st;
+    }
+}
+
+int netio_line_pending(const struct netio *io)
+{
+    return memchr(io->in + io->in_start, '\n', io->in_end - io->in_start) != NULL;
+}
+
+size_t netio_pending_bytes(const struct netio *io)
+{
+    return io->in_end - io->in_start;
+}
+
+int netio_flush(struct netio *io)
+{
+    size_t done = 0;
+    while (!io->write_failed && done < io->out_len) {
+        ssize_t n = write(io->wfd, io->out + done, io->out_len - done);
+        if (n > 0) {
+            done += (size_t)n;
+            io->bytes_out += (uint64_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+            wait_fd(io, io->wfd, POLLOUT) == NETIO_OK)
+            continue;
+        io->write_failed = 1;
+    }
+    io->out_len = 0;
+    return io->write_failed ? -1 : 0;
+}
+
+void netio_write(struct netio *io, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0 && !io->write_failed) {
+        if (io->out_len == io->out_cap && netio_flush(io) != 0)
+            return;
+        size_t take = io->out_cap - io->out_len;
+        if (take > len)
+            take = len;
+        memcpy(io->out + io->out_len, p, take);
+        io->out_len += take;
+        p += take;
+        len -= take;
+    }
+}
+
+void netio_printf(struct netio *io, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    netio_write(io, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
+}
+
+void mlw_begin(struct mlwriter *w, struct netio *io)
+{
+    w->io = io;
+    w->at_line_start = 1;
+    w->prev_cr = 0;
+}
+
+size_t mlw_data(struct mlwriter *w, const char *data, size_t len, uint64_t *lines_left)
+{
+    const char *p = data, *end = data + len;
+    while (p < end) {
+        if (lines_left && *lines_left == 0)
+            break;
+        if (w->at_line_start && *p == '.')
+            netio_write(w->io, ".", 1);     /* RFC 1939 section 3 byte-stuffing */
+        w->at_line_start = 0;
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl == NULL) {
+            netio_write(w->io, p, (size_t)(end - p));
+            w->prev_cr = end[-1] == '\r';
+            p = end;
+            break;
+        }
+        if (nl > p) {
+            netio_write(w->io, p, (size_t)(nl - p));
+            w->prev_cr = nl[-1] == '\r';
+        }
+        netio_write(w->io, "\r\n" + w->prev_cr, 2 - (size_t)w->prev_cr);
+        w->prev_cr = 0;
+        w->at_line_start = 1;
+        p = nl + 1;
+        if (lines_left)
+            (*lines_left)--;
+    }
+    return (size_t)(p - data);
+}
+
+void mlw_end(struct mlwriter *w)
+{
+    if (!w->at_line_start)
+        netio_write(w->io, "\r\n", 2);
+    netio_write(w->io, ".\r\n", 3);
+    w->at_line_start = 1;
+    w->prev_cr = 0;
+}
+
+uint64_t wire_size(const char *data, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    uint64_t lf = 0, crlf = 0;
+    /* Simple loops the compiler vectorizes; this runs over every byte of
+     * the spool at scan time. */
+    for (size_t i = 0; i < len; i++)
+        lf += p[i] == '\n';
+    if (len > 0 && memchr(p, '\r', len) != NULL)
+        for (size_t i = 1; i < len; i++)
+            crlf += p[i] == '\n' && p[i - 1] == '\r';
+    uint64_t size = len + lf - crlf;
+    if (len > 0 && p[len - 1] != '\n')
+        size += 2;
+    return size;
+}

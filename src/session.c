@@ -1,0 +1,504 @@
+/* session.c - one POP3 connection: the dispatcher and the command handlers. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "log.h"
+#include "mailbox.h"
+#include "netio.h"
+#include "privsep.h"
+#include "protocol.h"
+#include "session.h"
+#include "util.h"
+#include "version.h"
+
+/* What a handler tells the dispatcher; only the dispatcher writes the
+ * status line (popa3d's POP_OK/POP_ERROR/... idea). */
+enum reply {
+    REPLY_OK,       /* "+OK text", then the body if one was set */
+    REPLY_ERR,      /* "-ERR text", the session goes on */
+    REPLY_FATAL,    /* "-ERR text", then the session ends, no UPDATE */
+    REPLY_BYE,      /* "+OK text", then the session ends */
+    REPLY_GONE,     /* nothing: this process no longer serves the client */
+};
+
+struct session;
+typedef int (*body_fn)(struct session *s);
+
+struct session {
+    const struct config *cfg;
+    struct netio io;
+    enum pop_state state;
+    const char *peer;
+    char user[AUTH_MAX_USER + 1];
+    int have_user;
+    struct account acct;
+    struct mailbox mb;
+    int mailbox_open;
+    int monitor_chan;
+    char text[256];             /* the status line's text */
+    body_fn body;               /* multi-line body after "+OK" */
+    uint64_t body_arg;
+    int64_t body_lines;
+    /* for the session-end log line */
+    unsigned retr_count, top_count, dele_count;
+    uint64_t retr_bytes, dele_bytes;
+    int64_t start_ms;
+    const char *end_reason;
+};
+
+static enum reply say(struct session *s, enum reply r, const char *fmt, ...) PRINTF_LIKE(3, 4);
+
+static enum reply say(struct session *s, enum reply r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->text, sizeof s->text, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+/* ---- maildrop helpers ---- */
+
+static void maildrop_totals(const struct session *s, uint64_t *count, uint64_t *octets)
+{
+    *count = 0;
+    *octets = 0;
+    for (size_t i = 0; i < s->mb.idx.count; i++)
+        if (!s->mb.idx.msgs[i].deleted) {
+            (*count)++;
+            *octets += s->mb.idx.msgs[i].size;
+        }
+}
+
+/* Finds message n (1-based) that is not deleted; else sets the -ERR text. */
+static struct msg *find_message(struct session *s, uint64_t n)
+{
+    if (n == 0 || n > s->mb.idx.count) {
+        say(s, REPLY_ERR, "no such message, only %zu in maildrop", s->mb.idx.count);
+        return NULL;
+    }
+    struct msg *m = &s->mb.idx.msgs[n - 1];
+    if (m->deleted) {
+        say(s, REPLY_ERR, "message %llu already deleted", (unsigned long long)n);
+        return NULL;
+    }
+    return m;
+}
+
+static enum reply mailbox_failure(struct session *s, enum mb_status st)
+{
+    log_warn("user=%s peer=%s: %s", s->acct.name, s->peer, s->mb.why);
+    switch (st) {
+    case MB_IN_USE:
+        return say(s, REPLY_FATAL, "[IN-USE] mailbox is locked by another program, try again later");
+    case MB_PERM:
+        return say(s, REPLY_FATAL, "[SYS/PERM] cannot use your mailbox, ask the administrator");
+    case MB_CHANGED:
+        return say(s, REPLY_FATAL, "[SYS/TEMP] mailbox was changed by another program; "
+                                   "nothing deleted, please reconnect");
+    case MB_TEMP:
+    case MB_OK:
+        break;
+    }
+    return say(s, REPLY_FATAL, "[SYS/TEMP] mailbox unavailable, try again later");
+}
+
+/* ---- bodies of multi-line replies ---- */
+
+static int body_capa(struct session *s)
+{
+    netio_printf(&s->io, "TOP\r\nUIDL\r\nUSER\r\nRESP-CODES\r\nPIPELINING\r\n"
+                         "IMPLEMENTATION mboxpop3d-%s\r\n.\r\n", MBOXPOP3D_VERSION);
+    return 0;
+}
+
+static int body_list(struct session *s)
+{
+    for (size_t i = 0; i < s->mb.idx.count; i++)
+        if (!s->mb.idx.msgs[i].deleted)
+            netio_printf(&s->io, "%zu %llu\r\n", i + 1,
+                         (unsigned long long)s->mb.idx.msgs[i].size);
+    netio_write(&s->io, ".\r\n", 3);
+    return 0;
+}
+
+static int body_uidl(struct session *s)
+{
+    char uid[UIDL_TEXT_MAX];
+    for (size_t i = 0; i < s->mb.idx.count; i++) {
+        const struct msg *m = &s->mb.idx.msgs[i];
+        if (m->deleted)
+            continue;
+        uidl_format(m->uid, m->dup, uid);
+        netio_printf(&s->io, "%zu %s\r\n", i + 1, uid);
+    }
+    netio_write(&s->io, ".\r\n", 3);
+    return 0;
+}
+
+static int body_message(struct session *s)
+{
+    enum mb_status st = mailbox_send(&s->mb, (size_t)s->body_arg, s->body_lines, &s->io);
+    if (st != MB_OK) {
+        /* The reply is half sent: the only honest end is to hang up. */
+        log_warn("user=%s peer=%s: %s", s->acct.name, s->peer, s->mb.why);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- AUTHORIZATION state ---- */
+
+static enum reply cmd_user(struct session *s, const struct command_args *a)
+{
+    /* Any name is answered alike, so USER does not reveal who exists. */
+    s->have_user = 1;
+    size_t n = a->text_len < AUTH_MAX_USER ? a->text_len : AUTH_MAX_USER;
+    if (a->text_len > AUTH_MAX_USER)
+        n = 0;       /* too long: remembered as an invalid (empty) name */
+    memcpy(s->user, a->text, n);
+    s->user[n] = '\0';
+    return say(s, REPLY_OK, "send PASS");
+}
+
+static enum reply open_maildrop(struct session *s)
+{
+    char path[4096];
+    int n = snprintf(path, sizeof path, "%s/%s", s->cfg->spool_dir, s->acct.name);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return say(s, REPLY_FATAL, "[SYS/PERM] mailbox path too long");
+    int privileged = geteuid() == 0;
+    if (privileged) {
+        char lock_path[4096 + 8];
+        snprintf(lock_path, sizeof lock_path, "%s.lock", path);
+        int fds[2] = { s->io.rfd, s->io.wfd };
+        int rc = privsep_run_session(&s->acct, lock_path, s->cfg->dotlock_stale,
+                                     &s->monitor_chan, fds, fds[0] == fds[1] ? 1 : 2);
+        if (rc == 1)
+            return REPLY_GONE;
+        if (rc < 0)
+            return say(s, REPLY_FATAL, "[SYS/TEMP] cannot start session, try again later");
+    }
+    struct mailbox_opts o = {
+        .lock_kinds = s->cfg->mbox_locks,
+        .lock_timeout = s->cfg->lock_timeout,
+        .dotlock_stale = s->cfg->dotlock_stale,
+        .dotlock = privileged ? privsep_dotlock : NULL,
+        .dotlock_ctx = &s->monitor_chan,
+        .check_owner = 1,
+        .owner = privileged ? s->acct.uid : geteuid(),
+    };
+    s->mailbox_open = 1;
+    enum mb_status st = mailbox_open(&s->mb, path, &o);
+    if (st != MB_OK)
+        return mailbox_failure(s, st);
+    s->state = STATE_TRANSACTION;
+    uint64_t count, octets;
+    maildrop_totals(s, &count, &octets);
+    log_info("login user=%s peer=%s messages=%llu octets=%llu", s->acct.name, s->peer,
+             (unsigned long long)count, (unsigned long long)octets);
+    return say(s, REPLY_OK, "%s's maildrop has %llu messages (%llu octets)", s->acct.name,
+               (unsigned long long)count, (unsigned long long)octets);
+}
+
+static enum reply cmd_pass(struct session *s, const struct command_args *a)
+{
+    if (!s->have_user)
+        return say(s, REPLY_ERR, "USER first");
+    s->have_user = 0;
+    char password[AUTH_MAX_PASS + 1];
+    enum auth_result r = AUTH_DENIED;
+    char why[160] = "password too long";
+    if (a->text_len <= AUTH_MAX_PASS) {
+        memcpy(password, a->text, a->text_len);
+        password[a->text_len] = '\0';
+        r = auth_login(s->cfg, s->user, password, &s->acct, why, sizeof why);
+        secure_zero(password, sizeof password);
+    }
+    secure_zero((char *)a->text, a->text_len);
+    if (r == AUTH_ERROR) {
+        log_err("login error user=%s peer=%s: %s", s->user, s->peer, why);
+        return say(s, REPLY_ERR, "[SYS/TEMP] cannot check passwords now, try again later");
+    }
+    if (r != AUTH_OK) {
+        log_warn("login failed user=%s peer=%s reason=\"%s\"", s->user, s->peer, why);
+        return say(s, REPLY_ERR, "[AUTH] invalid user name or password");
+    }
+    return open_maildrop(s);
+}
+
+/* ---- both states ---- */
+
+static enum reply cmd_quit(struct session *s, const struct command_args *a)
+{
+    (void)a;
+    s->end_reason = "quit";
+    if (s->state == STATE_AUTHORIZATION)
+        return say(s, REPLY_BYE, "mboxpop3d signing off");
+    /* RFC 1939 section 6: UPDATE happens only here. */
+    enum mb_status st = mailbox_update(&s->mb);
+    if (st != MB_OK) {
+        s->end_reason = "update-failed";
+        log_err("user=%s peer=%s: UPDATE failed, nothing deleted: %s", s->acct.name, s->peer,
+                s->mb.why);
+        s->dele_count = 0;
+        s->dele_bytes = 0;
+        if (st == MB_CHANGED)
+            return say(s, REPLY_FATAL, "[SYS/TEMP] mailbox was changed by another program; "
+                                       "nothing deleted");
+        return say(s, REPLY_FATAL, "[SYS/TEMP] could not update mailbox; nothing deleted");
+    }
+    uint64_t count, octets;
+    maildrop_totals(s, &count, &octets);
+    return say(s, REPLY_BYE, "mboxpop3d signing off (%llu messages left)",
+               (unsigned long long)count);
+}
+
+static enum reply cmd_capa(struct session *s, const struct command_args *a)
+{
+    (void)a;
+    s->body = body_capa;
+    return say(s, REPLY_OK, "Capability list follows");
+}
+
+/* ---- TRANSACTION state ---- */
+
+static enum reply cmd_stat(struct session *s, const struct command_args *a)
+{
+    (void)a;
+    uint64_t count, octets;
+    maildrop_totals(s, &count, &octets);
+    return say(s, REPLY_OK, "%llu %llu", (unsigned long long)count, (unsigned long long)octets);
+}
+
+static enum reply cmd_list(struct session *s, const struct command_args *a)
+{
+    if (a->count == 1) {
+        const struct msg *m = find_message(s, a->number[0]);
+        if (m == NULL)
+            return REPLY_ERR;
+        return say(s, REPLY_OK, "%llu %llu", (unsigned long long)a->number[0],
+                   (unsigned long long)m->size);
+    }
+    uint64_t count, octets;
+    maildrop_totals(s, &count, &octets);
+    s->body = body_list;
+    return say(s, REPLY_OK, "%llu messages (%llu octets)", (unsigned long long)count,
+               (unsigned long long)octets);
+}
+
+static enum reply cmd_uidl(struct session *s, const struct command_args *a)
+{
+    if (a->count == 1) {
+        const struct msg *m = find_message(s, a->number[0]);
+        if (m == NULL)
+            return REPLY_ERR;
+        char uid[UIDL_TEXT_MAX];
+        uidl_format(m->uid, m->dup, uid);
+        return say(s, REPLY_OK, "%llu %s", (unsigned long long)a->number[0], uid);
+    }
+    s->body = body_uidl;
+    return say(s, REPLY_OK, "unique-id listing follows");
+}
+
+/* RETR and TOP: the file must still be what we indexed (mailbox.h). */
+static enum reply send_message(struct session *s, uint64_t n, int64_t lines)
+{
+    struct msg *m = find_message(s, n);
+    if (m == NULL)
+        return REPLY_ERR;
+    enum mb_status st = mailbox_verify(&s->mb);
+    if (st != MB_OK)
+        return mailbox_failure(s, st);
+    s->body = body_message;
+    s->body_arg = n - 1;
+    s->body_lines = lines;
+    if (lines < 0) {
+        s->retr_count++;
+        s->retr_bytes += m->size;
+        return say(s, REPLY_OK, "%llu octets", (unsigned long long)m->size);
+    }
+    s->top_count++;
+    return say(s, REPLY_OK, "top of message follows");
+}
+
+static enum reply cmd_retr(struct session *s, const struct command_args *a)
+{
+    return send_message(s, a->number[0], -1);
+}
+
+static enum reply cmd_top(struct session *s, const struct command_args *a)
+{
+    return send_message(s, a->number[0], (int64_t)a->number[1]);
+}
+
+static enum reply cmd_dele(struct session *s, const struct command_args *a)
+{
+    struct msg *m = find_message(s, a->number[0]);
+    if (m == NULL)
+        return REPLY_ERR;
+    m->deleted = 1;
+    s->dele_count++;
+    s->dele_bytes += m->size;
+    return say(s, REPLY_OK, "message %llu deleted", (unsigned long long)a->number[0]);
+}
+
+static enum reply cmd_noop(struct session *s, const struct command_args *a)
+{
+    (void)a;
+    return say(s, REPLY_OK, "%s", "");
+}
+
+static enum reply cmd_rset(struct session *s, const struct command_args *a)
+{
+    (void)a;
+    for (size_t i = 0; i < s->mb.idx.count; i++)
+        s->mb.idx.msgs[i].deleted = 0;
+    s->dele_count = 0;
+    s->dele_bytes = 0;
+    uint64_t count, octets;
+    maildrop_totals(s, &count, &octets);
+    return say(s, REPLY_OK, "maildrop has %llu messages (%llu octets)",
+               (unsigned long long)count, (unsigned long long)octets);
+}
+
+typedef enum reply (*handler_fn)(struct session *, const struct command_args *);
+
+static const handler_fn handlers[] = {
+    [CMD_USER] = cmd_user, [CMD_PASS] = cmd_pass, [CMD_QUIT] = cmd_quit,
+    [CMD_CAPA] = cmd_capa, [CMD_STAT] = cmd_stat, [CMD_LIST] = cmd_list,
+    [CMD_RETR] = cmd_retr, [CMD_DELE] = cmd_dele, [CMD_NOOP] = cmd_noop,
+    [CMD_RSET] = cmd_rset, [CMD_TOP] = cmd_top,   [CMD_UIDL] = cmd_uidl,
+};
+
+/* ---- the dispatcher ---- */
+
+static void write_status(struct session *s, int ok)
+{
+    netio_printf(&s->io, "%s%s%s\r\n", ok ? "+OK" : "-ERR", s->text[0] ? " " : "", s->text);
+}
+
+/* Handles one line; returns 0 to go on, -1 when the session is over. */
+static int dispatch(struct session *s, char *line, size_t len)
+{
+    const struct command *cmd;
+    struct command_args args;
+    enum parse_result pr = command_parse(line, len, s->state, &cmd, &args);
+    s->text[0] = '\0';
+    s->body = NULL;
+    if (pr != PARSE_OK) {
+        if (cmd && cmd->id == CMD_PASS)
+            secure_zero(line, len);
+        say(s, REPLY_ERR, "%s", parse_result_text(pr));
+        write_status(s, 0);
+        return 0;
+    }
+    enum reply r = handlers[cmd->id](s, &args);
+    if (cmd->id == CMD_PASS)
+        secure_zero(line, len);
+    switch (r) {
+    case REPLY_OK:
+        write_status(s, 1);
+        if (s->body && s->body(s) != 0) {
+            s->end_reason = "error";
+            return -1;
+        }
+        return 0;
+    case REPLY_ERR:
+        write_status(s, 0);
+        return 0;
+    case REPLY_FATAL:
+        write_status(s, 0);
+        if (s->end_reason == NULL)
+            s->end_reason = "error";
+        return -1;
+    case REPLY_BYE:
+        write_status(s, 1);
+        return -1;
+    case REPLY_GONE:
+        s->end_reason = NULL;
+        return -1;
+    }
+    return -1;
+}
+
+/* Reads and dispatches lines until the session ends. */
+static void command_loop(struct session *s)
+{
+    char line[NETIO_MAX_LINE + 1];
+    for (;;) {
+        if (!netio_line_pending(&s->io) && netio_flush(&s->io) != 0) {
+            s->end_reason = "disconnect";
+            return;
+        }
+        size_t len;
+        enum netio_status st = netio_read_line(&s->io, line, sizeof line, &len);
+        switch (st) {
+        case NETIO_OK:
+            if (dispatch(s, line, len) != 0)
+                return;
+            continue;
+        case NETIO_TOO_LONG:
+            netio_printf(&s->io, "-ERR line too long\r\n");
+            continue;
+        case NETIO_TIMEOUT:
+            netio_printf(&s->io, "-ERR autologout: idle for too long\r\n");
+            s->end_reason = "timeout";
+            return;
+        case NETIO_INTERRUPTED:
+            netio_printf(&s->io, "-ERR [SYS/TEMP] server shutting down, nothing deleted\r\n");
+            s->end_reason = "shutdown";
+            return;
+        case NETIO_EOF:
+        case NETIO_ERROR:
+            s->end_reason = "disconnect";
+            return;
+        }
+    }
+}
+
+static void log_session_end(const struct session *s)
+{
+    uint64_t count = 0, octets = 0;
+    if (s->mailbox_open)
+        maildrop_totals(s, &count, &octets);
+    int64_t ms = now_ms() - s->start_ms;
+    log_info("session end user=%s peer=%s retr=%u retr_bytes=%llu top=%u dele=%u "
+             "dele_bytes=%llu left=%llu sent=%llu duration=%lld.%03llds reason=%s",
+             s->state == STATE_TRANSACTION ? s->acct.name : "-", s->peer, s->retr_count,
+             (unsigned long long)s->retr_bytes, s->top_count, s->dele_count,
+             (unsigned long long)s->dele_bytes, (unsigned long long)count,
+             (unsigned long long)s->io.bytes_out, (long long)(ms / 1000),
+             (long long)(ms % 1000), s->end_reason);
+}
+
+void session_serve(const struct config *cfg, int rfd, int wfd, const char *peer,
+                   const volatile sig_atomic_t *stop_flag)
+{
+    struct session s;
+    memset(&s, 0, sizeof s);
+    s.cfg = cfg;
+    s.peer = peer;
+    s.state = STATE_AUTHORIZATION;
+    s.monitor_chan = -1;
+    s.start_ms = now_ms();
+    if (netio_init(&s.io, rfd, wfd, cfg->idle_timeout) != 0)
+        return;
+    s.io.stop_flag = stop_flag;
+    netio_printf(&s.io, "+OK mboxpop3d ready\r\n");
+    command_loop(&s);
+    if (s.end_reason != NULL) {     /* NULL: handed over to a session child */
+        netio_flush(&s.io);
+        log_session_end(&s);
+    }
+    if (s.mailbox_open)
+        mailbox_close(&s.mb);
+    if (s.monitor_chan >= 0)
+        close(s.monitor_chan);
+    netio_free(&s.io);
+}

@@ -1,0 +1,65 @@
+/* uidl.c - popa3d-compatible unique-ids; the algorithm is in uidl.h. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "md5.h"
+#include "uidl.h"
+
+static int has_name(const char *line, size_t len, const char *name)
+{
+    size_t n = strlen(name);
+    return len >= n && strncasecmp(line, name, n) == 0;
+}
+
+/* Which header lines popa3d hashes ("fixed": no reader rewrites them). */
+static int is_fixed_header(const char *line, size_t len, int *received_seen)
+{
+    if (has_name(line, len, "Received:"))
+        return (*received_seen)++ == 0;
+    if (has_name(line, len, "Delivered-To:") || has_name(line, len, "X-Delivery-ID:"))
+        return 1;
+    if (!*received_seen && (has_name(line, len, "Date:") || has_name(line, len, "Message-ID:")))
+        return 1;
+    return 0;
+}
+
+void uidl_digest(const char *headers, size_t len, unsigned char digest[UIDL_DIGEST_LEN])
+{
+    struct md5_ctx ctx;
+    md5_init(&ctx);
+    int received_seen = 0, fixed = 0, any_fixed = 0;
+    const char *p = headers, *end = headers + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t line_len = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+        int continuation = *p == ' ' || *p == '\t';
+        if (!continuation)
+            fixed = is_fixed_header(p, line_len, &received_seen);
+        if (fixed) {
+            md5_update(&ctx, p, line_len);
+            any_fixed = 1;
+        }
+        p += line_len;
+    }
+    if (!any_fixed)                 /* popa3d would hash nothing here */
+        md5_update(&ctx, headers, len);
+    unsigned char full[16];
+    md5_final(&ctx, full);
+    static const int order[UIDL_DIGEST_LEN] = { 3, 2, 1, 0, 7, 6, 5, 4 };
+    for (int i = 0; i < UIDL_DIGEST_LEN; i++)
+        digest[i] = full[order[i]];
+}
+
+void uidl_format(const unsigned char digest[UIDL_DIGEST_LEN], unsigned dup,
+                 char out[UIDL_TEXT_MAX])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < UIDL_DIGEST_LEN; i++) {
+        out[2 * i] = hex[digest[i] >> 4];
+        out[2 * i + 1] = hex[digest[i] & 15];
+    }
+    out[2 * UIDL_DIGEST_LEN] = '\0';
+    if (dup > 1)
+        snprintf(out + 2 * UIDL_DIGEST_LEN, UIDL_TEXT_MAX - 2 * UIDL_DIGEST_LEN, ".%u", dup);
+}
