@@ -27,7 +27,7 @@ LIB_OBJS := $(LIB_SRCS:src/%.c=$(OBJDIR)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
 
-.PHONY: all clean check unit e2e install run demo
+.PHONY: all clean check unit e2e install run demo fuzz
 all: mboxpop3d
 
 mboxpop3d: $(OBJDIR)/main.o $(LIB_OBJS)
@@ -66,6 +66,27 @@ unit: $(UNIT_BINS)
 
 e2e: mboxpop3d build/tests/mkhash
 	@tests/run-tests.sh --e2e-only
+
+# ---- fuzzing (clang's libFuzzer, with ASan+UBSan) ----
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := command mbox config
+FUZZ_BINS := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(wildcard include/*.h)
+	@mkdir -p build/fuzz
+	clang $(CPPFLAGS) -std=c11 -g -O1 -Wall -Wextra -Werror \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	    -o $@ $< $(LIB_SRCS) $(LDLIBS)
+
+# Runs each target for FUZZ_SECONDS; new inputs go to build/fuzz/corpus-*.
+fuzz: $(FUZZ_BINS)
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p build/fuzz/corpus-$$t; \
+	    echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	    build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -dict=tests/fuzz/$$t.dict \
+	        -artifact_prefix=build/fuzz/crash-$$t- -print_final_stats=0 \
+	        build/fuzz/corpus-$$t tests/fuzz/corpus/$$t 2>&1 | tail -n 3 || exit 1; \
+	done
 
 # ---- running ----
 run: mboxpop3d

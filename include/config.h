@@ -53,6 +53,10 @@ int config_set(struct config *cfg, const char *key, const char *value,
 int config_load(struct config *cfg, const char *path, int must_exist,
                 char *err, size_t errlen);
 
+/* The same, from memory (tests, fuzzing); name is used in messages. */
+int config_load_buffer(struct config *cfg, const char *text, size_t len, const char *name,
+                       char *err, size_t errlen);
+
 /* Prints every setting as it is in effect, in config-file syntax. */
 void config_print(const struct config *cfg, FILE *out);
 

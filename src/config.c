@@ -241,15 +241,9 @@ static int parse_line(struct config *cfg, char *line, char *err, size_t errlen)
     return config_set(cfg, trim(text), trim(eq + 1), err, errlen);
 }
 
-int config_load(struct config *cfg, const char *path, int must_exist, char *err, size_t errlen)
+/* Reads "key = value" lines from f; errors name the file and line. */
+static int load_stream(struct config *cfg, FILE *f, const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "re");
-    if (f == NULL) {
-        if (errno == ENOENT && !must_exist)
-            return 0;
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
-    }
     char *line = NULL, why[512];
     size_t cap = 0;
     unsigned lineno = 0;
@@ -274,6 +268,34 @@ int config_load(struct config *cfg, const char *path, int must_exist, char *err,
         snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
         rc = -1;
     }
+    return rc;
+}
+
+int config_load(struct config *cfg, const char *path, int must_exist, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        if (errno == ENOENT && !must_exist)
+            return 0;
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc = load_stream(cfg, f, path, err, errlen);
+    fclose(f);
+    return rc;
+}
+
+int config_load_buffer(struct config *cfg, const char *text, size_t len, const char *name,
+                       char *err, size_t errlen)
+{
+    if (len == 0)
+        return 0;
+    FILE *f = fmemopen((void *)text, len, "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: %s", name, strerror(errno));
+        return -1;
+    }
+    int rc = load_stream(cfg, f, name, err, errlen);
     fclose(f);
     return rc;
 }

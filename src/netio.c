@@ -208,7 +208,7 @@ size_t mlw_data(struct mlwriter *w, const char *data, size_t len, uint64_t *line
             netio_write(w->io, p, (size_t)(nl - p));
             w->prev_cr = nl[-1] == '\r';
         }
-        netio_write(w->io, "\r\n" + w->prev_cr, 2 - (size_t)w->prev_cr);
+        netio_write(w->io, &"\r\n"[w->prev_cr], 2 - (size_t)w->prev_cr);
         w->prev_cr = 0;
         w->at_line_start = 1;
         p = nl + 1;
