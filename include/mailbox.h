@@ -32,6 +32,7 @@
 #include "lock.h"
 #include "netio.h"
 #include "uidl.h"
+#include "update.h"
 
 struct msg {
     uint64_t from_off;      /* "From " line: start of the raw span */
@@ -58,19 +59,45 @@ enum mb_status {
     MB_IN_USE,      /* locks not obtained within lock_timeout */
     MB_TEMP,        /* I/O error, out of memory, ...: try again later */
     MB_PERM,        /* not a regular file, wrong owner, not mbox format */
-    MB_CHANGED      /* someone else rewrote the indexed part */
+    MB_CHANGED,     /* someone else rewrote the indexed part */
+    MB_DEFERRED     /* UPDATE failed half-way; its journal finishes it at
+                       the next open (nothing is lost either way) */
 };
+
+/*
+ * The UPDATE journal (update.h) lives beside the spool, as
+ * spool_dir/.USER.mboxpop3d-journal, owned by the account, mode 0600.  It
+ * exists only while an UPDATE runs, or after one was interrupted: the
+ * next open of the mailbox finishes that UPDATE under the write locks.
+ * Like the dotlock, creating it needs write access to the spool
+ * directory, so a privileged daemon's monitor does it (privsep.h).
+ */
+enum journal_op {
+    JOURNAL_OPEN = 'J',     /* open an existing journal: fd, or -1/ENOENT */
+    JOURNAL_CREATE = 'N',   /* open or create, fsync the directory: fd */
+    JOURNAL_REMOVE = 'K',   /* unlink it: 0 */
+};
+typedef int (*journal_fn)(void *ctx, enum journal_op op);
+
+/* The journal path for a spool (malloc'd), and the primitive itself:
+ * regular file, not a symlink, owned by owner, or refused. */
+char *journal_path_for(const char *spool_path);
+int journal_direct(const char *journal_path, enum journal_op op, uid_t owner, gid_t group);
 
 struct mailbox_opts {
     unsigned lock_kinds, lock_timeout, dotlock_stale;
     dotlock_fn dotlock;     /* NULL: create dotlocks ourselves */
-    void *dotlock_ctx;
+    journal_fn journal;     /* NULL: handle the journal ourselves */
+    void *dotlock_ctx;      /* for both callbacks */
     int check_owner;        /* refuse a spool not owned by owner */
     uid_t owner;
 };
 
 struct mailbox {
     char *path;
+    char *journal_path;
+    journal_fn journal;
+    void *journal_ctx;
     int fd;                 /* -1: no spool file yet (empty mailbox) */
     struct locker lock;
     struct mbox_index idx;
@@ -82,6 +109,14 @@ struct mailbox {
     off_t size;
     char why[160];          /* reason of the last failure, for the log */
 };
+
+/*
+ * The UPDATE plan for an index with deletions and a file now file_size
+ * bytes long: the kept spans after the first deleted message, adjacent
+ * ones merged, then the mail appended since the scan.  plan->runs is
+ * malloc'd; nruns 0 means a single truncate to plan->dest does it.
+ */
+int mbox_update_plan(const struct mbox_index *idx, uint64_t file_size, struct upd_plan *plan);
 
 /* Builds an index of data[0..len).  Pure: no I/O.  Returns 0, or -1 if
  * the data is not in mbox format (err says why) or memory runs out. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <libgen.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,7 +19,6 @@
 #include "util.h"
 
 #define SEND_CHUNK (128 * 1024)
-#define MOVE_CHUNK (1024 * 1024)
 
 static enum mb_status fail(struct mailbox *mb, enum mb_status st, const char *fmt, ...)
     PRINTF_LIKE(3, 4);
@@ -123,6 +123,110 @@ static enum mb_status scan_locked(struct mailbox *mb)
     return MB_OK;
 }
 
+/* ---- the UPDATE journal's file ---- */
+
+char *journal_path_for(const char *spool_path)
+{
+    char *dir_copy = strdup(spool_path), *base_copy = strdup(spool_path), *path = NULL;
+    if (dir_copy && base_copy &&
+        asprintf(&path, "%s/.%s.mboxpop3d-journal", dirname(dir_copy), basename(base_copy)) < 0)
+        path = NULL;
+    free(dir_copy);
+    free(base_copy);
+    return path;
+}
+
+/* A new directory entry is durable only once the directory is synced. */
+static int sync_parent_dir(const char *path)
+{
+    char *copy = strdup(path);
+    if (copy == NULL)
+        return -1;
+    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(copy);
+    if (dfd < 0)
+        return -1;
+    int rc = fsync(dfd);
+    close(dfd);
+    return rc;
+}
+
+int journal_direct(const char *journal_path, enum journal_op op, uid_t owner, gid_t group)
+{
+    if (op == JOURNAL_REMOVE)
+        return unlink(journal_path) == 0 || errno == ENOENT ? 0 : -1;
+    const int flags = O_RDWR | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC;
+    int created = 0;
+    int fd = open(journal_path, flags);
+    if (fd < 0 && errno == ENOENT && op == JOURNAL_CREATE) {
+        fd = open(journal_path, flags | O_CREAT | O_EXCL, 0600);
+        created = fd >= 0;
+    }
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    int bad = fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1;
+    if (!bad && created && st.st_uid != owner &&
+        (fchown(fd, owner, group) != 0 || fstat(fd, &st) != 0))
+        bad = 1;
+    if (!bad && st.st_uid != owner) {
+        errno = EPERM;      /* someone else's file: never trust it */
+        bad = 1;
+    }
+    if (!bad && created && sync_parent_dir(journal_path) != 0)
+        bad = 1;
+    if (bad) {
+        int saved = errno ? errno : EPERM;
+        close(fd);
+        if (created)
+            unlink(journal_path);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+static int journal_call(struct mailbox *mb, enum journal_op op)
+{
+    if (mb->journal)
+        return mb->journal(mb->journal_ctx, op);
+    return journal_direct(mb->journal_path, op, mb->owner, getegid());
+}
+
+int mbox_update_plan(const struct mbox_index *idx, uint64_t file_size, struct upd_plan *plan)
+{
+    memset(plan, 0, sizeof *plan);
+    plan->window = UPD_DEFAULT_WINDOW;
+    plan->src_end = file_size;
+    size_t first = 0;
+    while (first < idx->count && !idx->msgs[first].deleted)
+        first++;
+    plan->dest = first < idx->count ? idx->msgs[first].from_off : idx->scanned_size;
+    plan->runs = malloc((idx->count - first + 1) * sizeof *plan->runs);
+    if (plan->runs == NULL)
+        return -1;
+    for (size_t i = first; i <= idx->count; i++) {
+        uint64_t start, end;
+        if (i == idx->count) {            /* mail appended since the scan */
+            start = idx->scanned_size;
+            end = file_size;
+        } else if (idx->msgs[i].deleted) {
+            continue;
+        } else {
+            start = idx->msgs[i].from_off;
+            end = i + 1 < idx->count ? idx->msgs[i + 1].from_off : idx->scanned_size;
+        }
+        if (end == start)
+            continue;
+        struct upd_run *last = plan->nruns ? &plan->runs[plan->nruns - 1] : NULL;
+        if (last && last->src + last->len == start)
+            last->len += end - start;
+        else
+            plan->runs[plan->nruns++] = (struct upd_run){ start, end - start };
+    }
+    return 0;
+}
+
 static enum mb_status open_spool(struct mailbox *mb, const struct mailbox_opts *o)
 {
     mb->fd = open(mb->path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
@@ -149,6 +253,55 @@ static enum mb_status open_spool(struct mailbox *mb, const struct mailbox_opts *
     return MB_OK;
 }
 
+static void keepalive(void *arg)
+{
+    locker_keepalive(arg);
+}
+
+/* Runs upd_recover() on an open journal, with the write locks held. */
+static int run_recovery(struct mailbox *mb, int jfd)
+{
+    struct upd_fds fds = { .fd = { mb->fd, jfd }, .progress = keepalive,
+                           .progress_arg = &mb->lock };
+    struct upd_io io;
+    upd_io_fds(&io, &fds);
+    char why[256] = "";
+    int rc = upd_recover(&io, why, sizeof why);
+    if (rc > 0)
+        log_warn("%s: finished an UPDATE that was interrupted (journal %s)", mb->path,
+                 mb->journal_path);
+    else if (why[0])
+        log_warn("%s: %s", mb->path, why);
+    return rc;
+}
+
+/* An UPDATE that was interrupted (crash, power loss) left its journal:
+ * finish it before anything reads the spool. */
+static enum mb_status recover_interrupted_update(struct mailbox *mb)
+{
+    int jfd = journal_call(mb, JOURNAL_OPEN);
+    if (jfd < 0) {
+        if (errno == ENOENT)
+            return MB_OK;
+        return fail(mb, MB_TEMP, "cannot open the update journal %s: %s", mb->journal_path,
+                    strerror(errno));
+    }
+    if (locker_acquire(&mb->lock, mb->fd, 1) != 0) {
+        close(jfd);
+        if (errno == EWOULDBLOCK)
+            return fail(mb, MB_IN_USE, "%s is locked by another program", mb->path);
+        return fail(mb, MB_TEMP, "locking %s: %s", mb->path, strerror(errno));
+    }
+    int rc = run_recovery(mb, jfd);
+    close(jfd);
+    if (rc >= 0 && journal_call(mb, JOURNAL_REMOVE) != 0)
+        log_errno("removing %s", mb->journal_path);
+    locker_release(&mb->lock, mb->fd);
+    if (rc < 0)
+        return fail(mb, MB_TEMP, "could not finish the interrupted update of %s", mb->path);
+    return MB_OK;
+}
+
 enum mb_status mailbox_open(struct mailbox *mb, const char *path, const struct mailbox_opts *o)
 {
     memset(mb, 0, sizeof *mb);
@@ -161,9 +314,17 @@ enum mb_status mailbox_open(struct mailbox *mb, const char *path, const struct m
         return fail(mb, MB_TEMP, "out of memory");
     mb->lock.dotlock = o->dotlock;
     mb->lock.dotlock_ctx = o->dotlock_ctx;
+    mb->journal = o->journal;
+    mb->journal_ctx = o->dotlock_ctx;
+    mb->journal_path = journal_path_for(path);
+    if (mb->journal_path == NULL)
+        return fail(mb, MB_TEMP, "out of memory");
 
     enum mb_status st = open_spool(mb, o);
     if (st != MB_OK || mb->fd < 0)
+        return st;
+    st = recover_interrupted_update(mb);
+    if (st != MB_OK)
         return st;
     if (locker_acquire(&mb->lock, mb->fd, 0) != 0) {
         if (errno == EWOULDBLOCK)
@@ -258,49 +419,35 @@ enum mb_status mailbox_send(struct mailbox *mb, size_t i, int64_t body_lines, st
     return st;
 }
 
-/* Copies [from, from+len) to `to` (to < from) in chunks. */
-static int move_bytes(struct mailbox *mb, char *buf, uint64_t to, uint64_t from, uint64_t len)
+/* Deletes by truncation alone: nothing to move, so nothing to journal. */
+static enum mb_status truncate_only(struct mailbox *mb, uint64_t size)
 {
-    while (len > 0) {
-        size_t n = len < MOVE_CHUNK ? (size_t)len : MOVE_CHUNK;
-        if (pread_exact(mb->fd, buf, n, (off_t)from) != 0 ||
-            pwrite_all(mb->fd, buf, n, (off_t)to) != 0)
-            return -1;
-        to += n;
-        from += n;
-        len -= n;
-        locker_keepalive(&mb->lock);
-    }
-    return 0;
+    if (ftruncate(mb->fd, (off_t)size) != 0 || fdatasync(mb->fd) != 0)
+        return fail(mb, MB_TEMP, "truncating %s: %s", mb->path, strerror(errno));
+    return MB_OK;
 }
 
-/* Compacts the spool: every kept message, then the mail appended since
- * the scan, from the first deleted message on.  Returns the new size. */
-static int compact(struct mailbox *mb, uint64_t file_size, uint64_t *new_size)
+static enum mb_status run_plan(struct mailbox *mb, const struct upd_plan *plan, int jfd)
 {
-    const struct mbox_index *idx = &mb->idx;
-    size_t first = 0;
-    while (first < idx->count && !idx->msgs[first].deleted)
-        first++;
-    uint64_t out = idx->msgs[first].from_off;
-    char *buf = malloc(MOVE_CHUNK);
-    if (buf == NULL)
-        return -1;
-    int rc = 0;
-    for (size_t i = first; i < idx->count && rc == 0; i++) {
-        uint64_t start = idx->msgs[i].from_off;
-        uint64_t end = i + 1 < idx->count ? idx->msgs[i + 1].from_off : idx->scanned_size;
-        if (idx->msgs[i].deleted)
-            continue;
-        rc = move_bytes(mb, buf, out, start, end - start);
-        out += end - start;
+    struct upd_fds fds = { .fd = { mb->fd, jfd }, .progress = keepalive,
+                           .progress_arg = &mb->lock };
+    struct upd_io io;
+    upd_io_fds(&io, &fds);
+    uint64_t new_size;
+    int touched = 0;
+    char why[256];
+    if (upd_execute(&io, plan, &new_size, &touched, why, sizeof why) == 0)
+        return MB_OK;
+    log_err("%s: UPDATE failed: %s", mb->path, why);
+    if (!touched) {
+        if (ftruncate(jfd, 0) != 0)
+            log_errno("emptying %s", mb->journal_path);
+        return fail(mb, MB_TEMP, "%s", why);
     }
-    if (rc == 0)
-        rc = move_bytes(mb, buf, out, idx->scanned_size, file_size - idx->scanned_size);
-    out += file_size - idx->scanned_size;
-    free(buf);
-    *new_size = out;
-    return rc;
+    /* Half done: the journal can finish it now, or at the next open. */
+    if (run_recovery(mb, jfd) > 0)
+        return MB_OK;
+    return fail(mb, MB_DEFERRED, "%s", why);
 }
 
 static enum mb_status update_locked(struct mailbox *mb)
@@ -311,14 +458,32 @@ static enum mb_status update_locked(struct mailbox *mb)
     enum mb_status r = check_prefix(mb, &st);
     if (r != MB_OK)
         return r;
-    uint64_t new_size;
-    if (compact(mb, (uint64_t)st.st_size, &new_size) != 0)
-        return fail(mb, MB_TEMP, "rewriting %s: %s", mb->path, strerror(errno));
-    if (ftruncate(mb->fd, (off_t)new_size) != 0)
-        return fail(mb, MB_TEMP, "truncating %s: %s", mb->path, strerror(errno));
-    if (fsync(mb->fd) != 0)
-        return fail(mb, MB_TEMP, "fsync %s: %s", mb->path, strerror(errno));
-    return MB_OK;
+    struct upd_plan plan;
+    if (mbox_update_plan(&mb->idx, (uint64_t)st.st_size, &plan) != 0)
+        return fail(mb, MB_TEMP, "out of memory planning the update");
+    if (plan.nruns == 0) {
+        free(plan.runs);
+        return truncate_only(mb, plan.dest);
+    }
+    int jfd = journal_call(mb, JOURNAL_CREATE);
+    if (jfd < 0) {
+        free(plan.runs);
+        return fail(mb, MB_TEMP, "cannot create the update journal %s: %s", mb->journal_path,
+                    strerror(errno));
+    }
+    struct stat jst;
+    if (fstat(jfd, &jst) != 0 || jst.st_size != 0) {
+        /* Another session's interrupted update: finish it, delete nothing now. */
+        run_recovery(mb, jfd);
+        r = fail(mb, MB_CHANGED, "%s had an unfinished update by another session", mb->path);
+    } else {
+        r = run_plan(mb, &plan, jfd);
+    }
+    close(jfd);
+    free(plan.runs);
+    if (r != MB_DEFERRED && journal_call(mb, JOURNAL_REMOVE) != 0)
+        log_errno("removing %s", mb->journal_path);
+    return r;
 }
 
 enum mb_status mailbox_update(struct mailbox *mb)
@@ -344,5 +509,6 @@ void mailbox_close(struct mailbox *mb)
     mbox_index_free(&mb->idx);
     locker_free(&mb->lock);
     free(mb->path);
-    mb->path = NULL;
+    free(mb->journal_path);
+    mb->path = mb->journal_path = NULL;
 }

@@ -102,6 +102,7 @@ static enum reply mailbox_failure(struct session *s, enum mb_status st)
         return say(s, REPLY_FATAL, "[SYS/TEMP] mailbox was changed by another program; "
                                    "nothing deleted, please reconnect");
     case MB_TEMP:
+    case MB_DEFERRED:
     case MB_OK:
         break;
     }
@@ -176,9 +177,15 @@ static enum reply open_maildrop(struct session *s)
     if (privileged) {
         char lock_path[4096 + 8];
         snprintf(lock_path, sizeof lock_path, "%s.lock", path);
+        char *journal_path = journal_path_for(path);
+        if (journal_path == NULL)
+            return say(s, REPLY_FATAL, "[SYS/TEMP] out of memory");
+        struct monitor_spec spec = { .acct = &s->acct, .lock_path = lock_path,
+                                     .journal_path = journal_path,
+                                     .stale_secs = s->cfg->dotlock_stale };
         int fds[2] = { s->io.rfd, s->io.wfd };
-        int rc = privsep_run_session(&s->acct, lock_path, s->cfg->dotlock_stale,
-                                     &s->monitor_chan, fds, fds[0] == fds[1] ? 1 : 2);
+        int rc = privsep_run_session(&spec, &s->monitor_chan, fds, fds[0] == fds[1] ? 1 : 2);
+        free(journal_path);
         if (rc == 1)
             return REPLY_GONE;
         if (rc < 0)
@@ -189,6 +196,7 @@ static enum reply open_maildrop(struct session *s)
         .lock_timeout = s->cfg->lock_timeout,
         .dotlock_stale = s->cfg->dotlock_stale,
         .dotlock = privileged ? privsep_dotlock : NULL,
+        .journal = privileged ? privsep_journal : NULL,
         .dotlock_ctx = &s->monitor_chan,
         .check_owner = 1,
         .owner = privileged ? s->acct.uid : geteuid(),
@@ -242,6 +250,13 @@ static enum reply cmd_quit(struct session *s, const struct command_args *a)
         return say(s, REPLY_BYE, "mboxpop3d signing off");
     /* RFC 1939 section 6: UPDATE happens only here. */
     enum mb_status st = mailbox_update(&s->mb);
+    if (st == MB_DEFERRED) {
+        s->end_reason = "update-deferred";
+        log_err("user=%s peer=%s: UPDATE interrupted, its journal completes it at the next "
+                "login: %s", s->acct.name, s->peer, s->mb.why);
+        return say(s, REPLY_FATAL, "[SYS/TEMP] update interrupted by a server error; it will "
+                                   "be completed at your next login");
+    }
     if (st != MB_OK) {
         s->end_reason = "update-failed";
         log_err("user=%s peer=%s: UPDATE failed, nothing deleted: %s", s->acct.name, s->peer,
