@@ -164,6 +164,10 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
         return set_locks((unsigned *)(void *)field, value, err, errlen);
     case SET_STRING:
     case SET_PATH: {
+        if (s->type == SET_PATH && value[0] == '\0' && s->offset != FIELD(passwd_file)) {
+            snprintf(err, errlen, "%s needs a path", key);
+            return -1;
+        }
         if (s->type == SET_PATH && value[0] != '\0' && value[0] != '/') {
             snprintf(err, errlen, "%s must be an absolute path, not '%s'", key, value);
             return -1;

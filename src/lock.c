@@ -124,8 +124,10 @@ static int try_all(struct locker *lk, int fd, int write)
         lk->held_fcntl = 1;
     }
     if (lk->kinds & LOCK_KIND_DOTLOCK) {
+        /* Only EEXIST means busy here: EACCES is a spool directory we
+         * may not write, which waiting will not cure. */
         if (dotlock_call(lk, DOTLOCK_CREATE) != 0)
-            return busy_errno(errno) ? 1 : -1;
+            return errno == EEXIST ? 1 : -1;
         lk->held_dotlock = 1;
         lk->dotlock_refreshed_ms = now_ms();
     }

@@ -261,6 +261,8 @@ static enum reply cmd_quit(struct session *s, const struct command_args *a)
         s->end_reason = "update-failed";
         log_err("user=%s peer=%s: UPDATE failed, nothing deleted: %s", s->acct.name, s->peer,
                 s->mb.why);
+        for (size_t i = 0; i < s->mb.idx.count; i++)
+            s->mb.idx.msgs[i].deleted = 0;     /* the log's left= tells the truth */
         s->dele_count = 0;
         s->dele_bytes = 0;
         if (st == MB_CHANGED)
@@ -268,10 +270,8 @@ static enum reply cmd_quit(struct session *s, const struct command_args *a)
                                        "nothing deleted");
         return say(s, REPLY_FATAL, "[SYS/TEMP] could not update mailbox; nothing deleted");
     }
-    uint64_t count, octets;
-    maildrop_totals(s, &count, &octets);
-    return say(s, REPLY_BYE, "mboxpop3d signing off (%llu messages left)",
-               (unsigned long long)count);
+    return say(s, REPLY_BYE, "mboxpop3d signing off (%u message%s deleted)", s->dele_count,
+               s->dele_count == 1 ? "" : "s");
 }
 
 static enum reply cmd_capa(struct session *s, const struct command_args *a)
@@ -404,6 +404,9 @@ static int dispatch(struct session *s, char *line, size_t len)
     const struct command *cmd;
     struct command_args args;
     enum parse_result pr = command_parse(line, len, s->state, &cmd, &args);
+    if (log_debug_enabled())
+        log_debug("peer=%s C: %.*s", s->peer,
+                  cmd && cmd->id == CMD_PASS ? 4 : (int)(len < 80 ? len : 80), line);
     s->text[0] = '\0';
     s->body = NULL;
     if (pr != PARSE_OK) {
