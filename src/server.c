@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "log.h"
 #include "privsep.h"
 #include "server.h"
@@ -25,15 +26,24 @@
 #define ACCEPT_PAUSE_MS 200        /* after EMFILE/ENFILE: pause, don't spin */
 #define SHUTDOWN_GRACE_SECS 10
 
-/* A worker's report to the master; one write, atomic on a pipe. */
-struct worker_note {
-    pid_t pid;
-    char state;                    /* 'B': busy with a connection */
-};
+/*
+ * Each worker has a SOCK_SEQPACKET channel to the master.  Worker to
+ * master: "B" (busy: accepted a connection), "L" + user (claim that
+ * mailbox).  Master to worker, answering "L": "K" (claimed) or "I" (in
+ * use).  The master forgets a worker's claim when the worker exits, so a
+ * claim cannot outlive a crash.
+ */
+#define MSG_BUSY 'B'
+#define MSG_CLAIM 'L'
+#define MSG_CLAIMED 'K'
+#define MSG_IN_USE 'I'
+#define CLAIM_REPLY_TIMEOUT_MS 10000
 
 struct worker {
     pid_t pid;
     int busy;
+    int chan;                      /* master's end of the channel */
+    char user[AUTH_MAX_USER + 1];  /* claimed mailbox, or "" */
 };
 
 static volatile sig_atomic_t got_stop, got_hup, got_child;
@@ -131,8 +141,43 @@ static void peer_name(const struct sockaddr_storage *sa, socklen_t len, char *ou
     strlcpy_checked(out, h, size);
 }
 
+/* The worker's side of a claim (a claim_fn): ask the master, wait. */
+static int claim_mailbox(void *ctx, const char *user)
+{
+    int chan = *(int *)ctx;
+    char msg[1 + AUTH_MAX_USER];
+    size_t n = strlen(user);
+    if (n > AUTH_MAX_USER)
+        return -1;
+    msg[0] = MSG_CLAIM;
+    memcpy(msg + 1, user, n);
+    if (send(chan, msg, n + 1, MSG_NOSIGNAL) != (ssize_t)(n + 1))
+        return log_errno("asking the master for mailbox %s", user);
+    struct pollfd pfd = { .fd = chan, .events = POLLIN };
+    int64_t deadline = now_ms() + CLAIM_REPLY_TIMEOUT_MS;
+    for (;;) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0) {
+            log_err("the master did not answer the claim for %s", user);
+            return -1;
+        }
+        int r = poll(&pfd, 1, (int)left);
+        if (r < 0 && errno != EINTR)
+            return log_errno("waiting for the master");
+        if (r <= 0)
+            continue;
+        char reply;
+        ssize_t got = recv(chan, &reply, 1, 0);
+        if (got == 1)
+            return reply == MSG_CLAIMED ? 0 : reply == MSG_IN_USE ? 1 : -1;
+        if (got < 0 && errno == EINTR)
+            continue;
+        return log_errno("reading the master's answer");
+    }
+}
+
 static void serve_connection(const struct config *cfg, int fd, const struct sockaddr_storage *sa,
-                             socklen_t salen)
+                             socklen_t salen, int chan)
 {
     char peer[NI_MAXHOST];
     peer_name(sa, salen, peer, sizeof peer);
@@ -140,11 +185,13 @@ static void serve_connection(const struct config *cfg, int fd, const struct sock
     /* Replies are written whole; no need to let Nagle hold the last bit. */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     log_info("connect from %s", peer);
-    session_serve(cfg, fd, fd, peer, &got_stop);
+    struct session_env env = { .peer = peer, .stop_flag = &got_stop, .claim = claim_mailbox,
+                               .claim_ctx = &chan, .private_fd = chan };
+    session_serve(cfg, fd, fd, &env);
     close(fd);
 }
 
-static void worker_main(const struct config *cfg, const int *lfds, size_t nl, int note_fd)
+static void worker_main(const struct config *cfg, const int *lfds, size_t nl, int chan)
 {
     set_handler(SIGTERM, on_worker_stop);
     set_handler(SIGINT, SIG_IGN);
@@ -171,13 +218,12 @@ static void worker_main(const struct config *cfg, const int *lfds, size_t nl, in
                 }
                 continue;   /* EAGAIN: another worker took it */
             }
-            struct worker_note note = { getpid(), 'B' };
-            if (write_all(note_fd, &note, sizeof note) != 0)
+            char busy = MSG_BUSY;
+            if (send(chan, &busy, 1, MSG_NOSIGNAL) != 1)
                 log_errno("worker: telling the master");
-            close(note_fd);
             for (size_t j = 0; j < nl; j++)
                 close(lfds[j]);
-            serve_connection(cfg, fd, &sa, salen);
+            serve_connection(cfg, fd, &sa, salen, chan);
             _exit(0);
         }
     }
@@ -189,23 +235,35 @@ static void worker_main(const struct config *cfg, const int *lfds, size_t nl, in
 struct pool {
     struct worker *w;
     size_t count, cap;
-    int note_rd, note_wr;
     const int *lfds;
     size_t nl;
 };
 
 static void spawn_worker(struct pool *p, const struct config *cfg)
 {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+        log_errno("socketpair (worker)");
+        return;
+    }
     pid_t pid = fork();
     if (pid < 0) {
         log_errno("fork (worker)");
+        close(sv[0]);
+        close(sv[1]);
         return;
     }
     if (pid == 0) {
-        close(p->note_rd);
-        worker_main(cfg, p->lfds, p->nl, p->note_wr);
+        for (size_t i = 0; i < p->count; i++)
+            close(p->w[i].chan);         /* other workers' business */
+        close(sv[0]);
+        worker_main(cfg, p->lfds, p->nl, sv[1]);
     }
-    p->w[p->count++] = (struct worker){ .pid = pid };
+    close(sv[1]);
+    int flags = fcntl(sv[0], F_GETFL);
+    if (flags >= 0)
+        fcntl(sv[0], F_SETFL, flags | O_NONBLOCK);
+    p->w[p->count++] = (struct worker){ .pid = pid, .chan = sv[0] };
 }
 
 static struct worker *find_worker(struct pool *p, pid_t pid)
@@ -226,18 +284,38 @@ static void reap_workers(struct pool *p)
             continue;
         if (WIFSIGNALED(status))
             log_warn("worker %ld killed by signal %d", (long)pid, WTERMSIG(status));
+        close(w->chan);
         *w = p->w[--p->count];
     }
 }
 
-static void read_notes(struct pool *p)
+static int mailbox_claimed(const struct pool *p, const char *user)
 {
-    struct worker_note note;
+    for (size_t i = 0; i < p->count; i++)
+        if (strcmp(p->w[i].user, user) == 0)
+            return 1;
+    return 0;
+}
+
+/* Reads what one worker says and answers claims. */
+static void read_worker(struct pool *p, struct worker *w)
+{
+    char msg[1 + AUTH_MAX_USER + 1];
     ssize_t n;
-    while ((n = read(p->note_rd, &note, sizeof note)) == (ssize_t)sizeof note) {
-        struct worker *w = find_worker(p, note.pid);
-        if (w && note.state == 'B')
+    while ((n = recv(w->chan, msg, sizeof msg, 0)) > 0) {
+        if (msg[0] == MSG_BUSY) {
             w->busy = 1;
+        } else if (msg[0] == MSG_CLAIM && n >= 2 && (size_t)n <= 1 + AUTH_MAX_USER) {
+            char user[AUTH_MAX_USER + 1];
+            memcpy(user, msg + 1, (size_t)n - 1);
+            user[n - 1] = '\0';
+            int taken = w->user[0] == '\0' && !mailbox_claimed(p, user) ? 0 : 1;
+            if (!taken)
+                strlcpy_checked(w->user, user, sizeof w->user);
+            char reply = taken ? MSG_IN_USE : MSG_CLAIMED;
+            if (send(w->chan, &reply, 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
+                log_errno("answering worker %ld", (long)w->pid);
+        }
     }
 }
 
@@ -346,13 +424,11 @@ int server_run(struct config *cfg, const char *config_path, int foreground)
         return 1;
     if (!foreground && daemonize() != 0)
         return 1;
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) != 0)
-        return log_errno("pipe") ? 1 : 1;
-    struct pool p = { .note_rd = pipefd[0], .note_wr = pipefd[1], .lfds = lfds, .nl = nl };
+    struct pool p = { .lfds = lfds, .nl = nl };
     p.cap = cfg->max_children * 2 + 16;    /* retiring workers linger briefly */
     p.w = calloc(p.cap, sizeof *p.w);
-    if (p.w == NULL)
+    struct pollfd *pfd = calloc(p.cap, sizeof *pfd);
+    if (p.w == NULL || pfd == NULL)
         return log_errno("allocating the worker table") ? 1 : 1;
 
     set_handler(SIGTERM, on_stop);
@@ -364,10 +440,14 @@ int server_run(struct config *cfg, const char *config_path, int foreground)
 
     while (!got_stop) {
         balance_pool(&p, cfg);
-        struct pollfd pfd = { .fd = p.note_rd, .events = POLLIN };
-        if (poll(&pfd, 1, 1000) < 0 && errno != EINTR)
+        size_t n = p.count;
+        for (size_t i = 0; i < n; i++)
+            pfd[i] = (struct pollfd){ .fd = p.w[i].chan, .events = POLLIN };
+        if (poll(pfd, n, 1000) < 0 && errno != EINTR)
             log_errno("master: poll");
-        read_notes(&p);
+        for (size_t i = 0; i < n && i < p.count; i++)
+            if (pfd[i].revents & POLLIN)
+                read_worker(&p, &p.w[i]);
         if (got_child) {
             got_child = 0;
             reap_workers(&p);
@@ -378,7 +458,10 @@ int server_run(struct config *cfg, const char *config_path, int foreground)
         }
     }
     shutdown_pool(&p);
+    for (size_t i = 0; i < p.count; i++)
+        close(p.w[i].chan);
     free(p.w);
+    free(pfd);
     for (size_t i = 0; i < nl; i++)
         close(lfds[i]);
     log_info("mboxpop3d stopped");
@@ -394,6 +477,9 @@ int server_inetd(const struct config *cfg)
         peer_name(&sa, salen, peer, sizeof peer);
     set_handler(SIGTERM, on_worker_stop);
     log_info("connect from %s (inetd)", peer);
-    session_serve(cfg, 0, 1, peer, &got_stop);
+    /* No master, so no table of logged-in mailboxes: a second session is
+     * caught by UPDATE's check that the spool is still what it scanned. */
+    struct session_env env = { .peer = peer, .stop_flag = &got_stop, .private_fd = -1 };
+    session_serve(cfg, 0, 1, &env);
     return 0;
 }

@@ -31,6 +31,7 @@ typedef int (*body_fn)(struct session *s);
 
 struct session {
     const struct config *cfg;
+    const struct session_env *env;
     struct netio io;
     enum pop_state state;
     const char *peer;
@@ -173,6 +174,16 @@ static enum reply open_maildrop(struct session *s)
     int n = snprintf(path, sizeof path, "%s/%s", s->cfg->spool_dir, s->acct.name);
     if (n < 0 || (size_t)n >= sizeof path)
         return say(s, REPLY_FATAL, "[SYS/PERM] mailbox path too long");
+    if (s->env->claim) {
+        int claimed = s->env->claim(s->env->claim_ctx, s->acct.name);
+        if (claimed == 1) {
+            log_warn("user=%s peer=%s: refused, another session has the mailbox", s->acct.name,
+                     s->peer);
+            return say(s, REPLY_FATAL, "[IN-USE] your mailbox is open in another session");
+        }
+        if (claimed != 0)
+            return say(s, REPLY_FATAL, "[SYS/TEMP] server busy, try again later");
+    }
     int privileged = geteuid() == 0;
     if (privileged) {
         char lock_path[4096 + 8];
@@ -190,6 +201,8 @@ static enum reply open_maildrop(struct session *s)
             return REPLY_GONE;
         if (rc < 0)
             return say(s, REPLY_FATAL, "[SYS/TEMP] cannot start session, try again later");
+        if (s->env->private_fd >= 0)
+            close(s->env->private_fd);      /* the monitor keeps the claim */
     }
     struct mailbox_opts o = {
         .lock_kinds = s->cfg->mbox_locks,
@@ -488,26 +501,26 @@ static void log_session_end(const struct session *s)
     int64_t ms = now_ms() - s->start_ms;
     log_info("session end user=%s peer=%s retr=%u retr_bytes=%llu top=%u dele=%u "
              "dele_bytes=%llu left=%llu sent=%llu duration=%lld.%03llds reason=%s",
-             s->state == STATE_TRANSACTION ? s->acct.name : "-", s->peer, s->retr_count,
+             s->acct.name[0] ? s->acct.name : "-", s->peer, s->retr_count,
              (unsigned long long)s->retr_bytes, s->top_count, s->dele_count,
              (unsigned long long)s->dele_bytes, (unsigned long long)count,
              (unsigned long long)s->io.bytes_out, (long long)(ms / 1000),
              (long long)(ms % 1000), s->end_reason);
 }
 
-void session_serve(const struct config *cfg, int rfd, int wfd, const char *peer,
-                   const volatile sig_atomic_t *stop_flag)
+void session_serve(const struct config *cfg, int rfd, int wfd, const struct session_env *env)
 {
     struct session s;
     memset(&s, 0, sizeof s);
     s.cfg = cfg;
-    s.peer = peer;
+    s.env = env;
+    s.peer = env->peer;
     s.state = STATE_AUTHORIZATION;
     s.monitor_chan = -1;
     s.start_ms = now_ms();
     if (netio_init(&s.io, rfd, wfd, cfg->idle_timeout) != 0)
         return;
-    s.io.stop_flag = stop_flag;
+    s.io.stop_flag = env->stop_flag;
     netio_printf(&s.io, "+OK mboxpop3d ready\r\n");
     command_loop(&s);
     if (s.end_reason != NULL) {     /* NULL: handed over to a session child */
