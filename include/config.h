@@ -27,6 +27,8 @@ enum {
     LOCK_KIND_FLOCK = 1 << 2,
 };
 
+enum { UIDL_SOURCE_POPA3D = 0, UIDL_SOURCE_X_UIDL = 1 };
+
 struct config {
     char *listen[CONFIG_MAX_LISTEN];  /* "ADDR:PORT", "[V6]:PORT" */
     size_t listen_count;
@@ -39,6 +41,7 @@ struct config {
     unsigned lock_timeout;            /* seconds to wait for spool locks */
     unsigned dotlock_stale;           /* seconds before a dotlock is stale */
     unsigned mbox_locks;              /* LOCK_KIND_* set */
+    unsigned uidl_source;             /* UIDL_SOURCE_* */
 };
 
 void config_defaults(struct config *cfg);

@@ -46,9 +46,17 @@ struct msg {
     unsigned char uid[UIDL_DIGEST_LEN];
 };
 
+/* mbox_scan_opts() flags */
+#define MBOX_SCAN_X_UIDL 1  /* take X-UIDL: headers as unique-ids (uidl.h) */
+
 struct mbox_index {
     struct msg *msgs;
     size_t count, alloc;
+    /* X-UIDL values, only with MBOX_SCAN_X_UIDL: xuidl[i] is 0 (none) or
+     * 1 + the offset of message i's NUL-terminated value in xuidl_text. */
+    uint32_t *xuidl;
+    char *xuidl_text;
+    size_t xuidl_len, xuidl_cap;
     uint64_t pseudo_len;    /* bytes of a leading UW-IMAP pseudo-message */
     uint64_t scanned_size;  /* bytes of the file the index describes */
     uint64_t prefix_hash;   /* hash of those bytes, to detect rewrites */
@@ -91,6 +99,8 @@ struct mailbox_opts {
     void *dotlock_ctx;      /* for both callbacks */
     int check_owner;        /* refuse a spool not owned by owner */
     uid_t owner;
+    unsigned scan_flags;    /* MBOX_SCAN_* */
+    int no_recovery;        /* read-only use (-U): refuse if a journal waits */
 };
 
 struct mailbox {
@@ -103,6 +113,7 @@ struct mailbox {
     struct mbox_index idx;
     int check_owner;
     uid_t owner;
+    unsigned scan_flags;
     dev_t dev;              /* identity of the scanned file */
     ino_t ino;
     struct timespec mtime;
@@ -122,6 +133,11 @@ int mbox_update_plan(const struct mbox_index *idx, uint64_t file_size, struct up
  * the data is not in mbox format (err says why) or memory runs out. */
 int mbox_scan(const char *data, size_t len, struct mbox_index *idx,
               char *err, size_t errlen);
+int mbox_scan_opts(const char *data, size_t len, unsigned flags, struct mbox_index *idx,
+                   char *err, size_t errlen);
+
+/* Message i's unique-id as sent by UIDL. */
+void mbox_uidl_text(const struct mbox_index *idx, size_t i, char out[UIDL_TEXT_MAX]);
 void mbox_index_free(struct mbox_index *idx);
 
 /* The fast hash used for prefix checks (exposed for tests). */

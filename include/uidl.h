@@ -14,6 +14,10 @@
  * two little-endian words popa3d prints).  Identical digests in one
  * mailbox (duplicate deliveries) are made unique by order of appearance:
  * the second is printed with the suffix ".2", the third ".3", and so on.
+ *
+ * With uidl_source = x-uidl, a message's own "X-UIDL:" header (written by
+ * qpopper or GNU Mailutils) is its unique-id when it is 1 to
+ * UIDL_X_UIDL_MAX printable characters; the digest serves the rest.
  */
 #ifndef MBOXPOP3D_UIDL_H
 #define MBOXPOP3D_UIDL_H
@@ -21,7 +25,8 @@
 #include <stddef.h>
 
 #define UIDL_DIGEST_LEN 8
-#define UIDL_TEXT_MAX 32   /* 16 hex + "." + up to 10 digits, with NUL */
+#define UIDL_TEXT_MAX 72   /* RFC 1939: 1-70 characters, plus NUL */
+#define UIDL_X_UIDL_MAX 58 /* longest X-UIDL: value we take (room for ".N") */
 
 /* Digest of a header block (the bytes from the first header line up to,
  * not including, the blank line that ends it). */
@@ -31,5 +36,8 @@ void uidl_digest(const char *headers, size_t len,
 /* Text form; dup is 0 or 1 for the first occurrence, n for the n-th. */
 void uidl_format(const unsigned char digest[UIDL_DIGEST_LEN], unsigned dup,
                  char out[UIDL_TEXT_MAX]);
+
+/* The same for an X-UIDL value of len (<= UIDL_X_UIDL_MAX) bytes. */
+void uidl_format_x(const char *value, size_t len, unsigned dup, char out[UIDL_TEXT_MAX]);
 
 #endif

@@ -10,7 +10,8 @@
 #include "config.h"
 #include "util.h"
 
-enum setting_type { SET_STRING, SET_PATH, SET_SECONDS, SET_COUNT, SET_LISTEN, SET_LOCKS };
+enum setting_type { SET_STRING, SET_PATH, SET_SECONDS, SET_COUNT, SET_LISTEN, SET_LOCKS,
+                    SET_UIDL_SOURCE };
 
 struct setting {
     const char *name;
@@ -39,6 +40,7 @@ static const struct setting settings[] = {
     { "lock_timeout", SET_SECONDS, FIELD(lock_timeout), "30", 0, 3600 },
     { "dotlock_stale", SET_SECONDS, FIELD(dotlock_stale), "120", 10, 86400 },
     { "mbox_locks", SET_LOCKS, FIELD(mbox_locks), "fcntl dotlock", 0, 0 },
+    { "uidl_source", SET_UIDL_SOURCE, FIELD(uidl_source), "popa3d", 0, 0 },
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
@@ -162,6 +164,13 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
         return set_listen(cfg, value, err, errlen);
     case SET_LOCKS:
         return set_locks((unsigned *)(void *)field, value, err, errlen);
+    case SET_UIDL_SOURCE:
+        if (strcmp(value, "popa3d") != 0 && strcmp(value, "x-uidl") != 0) {
+            snprintf(err, errlen, "uidl_source is popa3d or x-uidl, not '%s'", value);
+            return -1;
+        }
+        *(unsigned *)(void *)field = value[0] == 'x' ? UIDL_SOURCE_X_UIDL : UIDL_SOURCE_POPA3D;
+        return 0;
     case SET_STRING:
     case SET_PATH: {
         if (s->type == SET_PATH && value[0] == '\0' && s->offset != FIELD(passwd_file)) {
@@ -332,6 +341,10 @@ void config_print(const struct config *cfg, FILE *out)
             break;
         case SET_LOCKS:
             print_locks(*(const unsigned *)(const void *)field, out);
+            break;
+        case SET_UIDL_SOURCE:
+            fputs(*(const unsigned *)(const void *)field == UIDL_SOURCE_X_UIDL ? "x-uidl" : "popa3d",
+                  out);
             break;
         case SET_STRING:
         case SET_PATH: {

@@ -78,13 +78,14 @@ static int with_mapping(int fd, size_t len, int (*fn)(const char *, size_t, void
 
 struct scan_job {
     struct mbox_index *idx;
+    unsigned flags;
     char err[160];
 };
 
 static int scan_fn(const char *data, size_t len, void *arg)
 {
     struct scan_job *job = arg;
-    return mbox_scan(data, len, job->idx, job->err, sizeof job->err);
+    return mbox_scan_opts(data, len, job->flags, job->idx, job->err, sizeof job->err);
 }
 
 static int hash_fn(const char *data, size_t len, void *arg)
@@ -114,6 +115,7 @@ static enum mb_status scan_locked(struct mailbox *mb)
     if (fstat(mb->fd, &st) != 0)
         return fail(mb, MB_TEMP, "fstat %s: %s", mb->path, strerror(errno));
     struct scan_job job = { .idx = &mb->idx };
+    job.flags = mb->scan_flags;
     int rc = with_mapping(mb->fd, (size_t)st.st_size, scan_fn, &job);
     if (rc == -1 && job.err[0])
         return fail(mb, MB_PERM, "%s: %s", mb->path, job.err);
@@ -302,11 +304,21 @@ static enum mb_status recover_interrupted_update(struct mailbox *mb)
     return MB_OK;
 }
 
+static enum mb_status refuse_if_journal(struct mailbox *mb)
+{
+    struct stat st;
+    if (lstat(mb->journal_path, &st) == 0 && st.st_size > 0)
+        return fail(mb, MB_TEMP, "%s has an interrupted UPDATE (%s) that the next login "
+                                 "completes", mb->path, mb->journal_path);
+    return MB_OK;
+}
+
 enum mb_status mailbox_open(struct mailbox *mb, const char *path, const struct mailbox_opts *o)
 {
     memset(mb, 0, sizeof *mb);
     mb->fd = -1;
     mb->check_owner = o->check_owner;
+    mb->scan_flags = o->scan_flags;
     mb->owner = o->owner;
     mb->path = strdup(path);
     if (mb->path == NULL ||
@@ -323,7 +335,7 @@ enum mb_status mailbox_open(struct mailbox *mb, const char *path, const struct m
     enum mb_status st = open_spool(mb, o);
     if (st != MB_OK || mb->fd < 0)
         return st;
-    st = recover_interrupted_update(mb);
+    st = o->no_recovery ? refuse_if_journal(mb) : recover_interrupted_update(mb);
     if (st != MB_OK)
         return st;
     if (locker_acquire(&mb->lock, mb->fd, 0) != 0) {

@@ -13,19 +13,21 @@
 
 #include "config.h"
 #include "log.h"
+#include "mailbox.h"
 #include "server.h"
 #include "version.h"
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: mboxpop3d [-fdit] [-c FILE] [-l ADDR:PORT]...\n"
+            "usage: mboxpop3d [-fdit] [-c FILE] [-l ADDR:PORT]... | -U FILE\n"
             "  -f            stay in the foreground, log to stderr\n"
             "  -d            debug: log to stderr, with debug lines (implies -f)\n"
             "  -c FILE       configuration file (default %s)\n"
             "  -l ADDR:PORT  listen there instead of the configured addresses (repeatable)\n"
             "  -i            inetd mode: serve one session on stdin/stdout\n"
             "  -t            check the configuration, print the effective settings, exit\n"
+            "  -U FILE       print the messages, sizes and UIDLs of an mbox file, exit\n"
             "  -V            print the version\n"
             "  -h            this help\n",
             CONFIG_DEFAULT_PATH);
@@ -54,6 +56,46 @@ static int check_environment(const struct config *cfg, FILE *out)
     return problems;
 }
 
+/*
+ * -U: what a client would see in LIST and UIDL, offline, for admins
+ * planning a migration.  Takes the spool's locks only while reading and
+ * writes nothing (an interrupted UPDATE is left for the next login).
+ */
+static int list_spool(const struct config *cfg, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "mboxpop3d: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    struct mailbox_opts o = {
+        .lock_kinds = cfg->mbox_locks,
+        .lock_timeout = cfg->lock_timeout,
+        .dotlock_stale = cfg->dotlock_stale,
+        .scan_flags = cfg->uidl_source == UIDL_SOURCE_X_UIDL ? MBOX_SCAN_X_UIDL : 0,
+        .no_recovery = 1,
+    };
+    struct mailbox mb;
+    enum mb_status r = mailbox_open(&mb, path, &o);
+    if (r != MB_OK) {
+        fprintf(stderr, "mboxpop3d: %s\n", mb.why);
+        mailbox_close(&mb);
+        return 1;
+    }
+    uint64_t total = 0;
+    for (size_t i = 0; i < mb.idx.count; i++)
+        total += mb.idx.msgs[i].size;
+    printf("# %s: %zu messages, %llu octets; columns: number size uidl\n", path, mb.idx.count,
+           (unsigned long long)total);
+    for (size_t i = 0; i < mb.idx.count; i++) {
+        char uid[UIDL_TEXT_MAX];
+        mbox_uidl_text(&mb.idx, i, uid);
+        printf("%zu %llu %s\n", i + 1, (unsigned long long)mb.idx.msgs[i].size, uid);
+    }
+    mailbox_close(&mb);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
 static void announce_identity(void)
 {
     if (geteuid() == 0)
@@ -67,12 +109,13 @@ static void announce_identity(void)
 int main(int argc, char **argv)
 {
     int foreground = 0, debug = 0, inetd = 0, check = 0;
+    const char *list_path = NULL;
     const char *config_path = CONFIG_DEFAULT_PATH;
     int config_given = 0;
     const char *listen_args[CONFIG_MAX_LISTEN];
     size_t n_listen = 0;
     int opt;
-    while ((opt = getopt(argc, argv, "fdc:l:itVh")) != -1) {
+    while ((opt = getopt(argc, argv, "fdc:l:itU:Vh")) != -1) {
         switch (opt) {
         case 'f': foreground = 1; break;
         case 'd': debug = foreground = 1; break;
@@ -86,6 +129,7 @@ int main(int argc, char **argv)
             break;
         case 'i': inetd = 1; break;
         case 't': check = 1; break;
+        case 'U': list_path = optarg; break;
         case 'V': printf("mboxpop3d %s\n", MBOXPOP3D_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -119,6 +163,8 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    if (list_path)
+        return list_spool(&cfg, list_path);
     if (check) {
         config_print(&cfg, stdout);
         int problems = check_environment(&cfg, stdout);

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "mailbox.h"
+#include "md5.h"
 #include "util.h"
 
 #define FROM_LINE "From "
@@ -29,7 +30,28 @@ struct header_info {
     int has_content_length;
     uint64_t content_length;
     int imap_header, internal_subject;  /* UW-IMAP pseudo-message marks */
+    const char *x_uidl;                 /* X-UIDL: value, if usable */
+    size_t x_uidl_len;
 };
+
+/* An X-UIDL value is used only if it is a valid unique-id by itself. */
+static void parse_x_uidl(const char *line, const char *eol, struct header_info *h)
+{
+    const char *p = line + strlen("X-UIDL:");
+    while (p < eol && (*p == ' ' || *p == '\t'))
+        p++;
+    const char *start = p;
+    while (p < eol && (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f)
+        p++;
+    const char *end = p;
+    while (p < eol && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
+    size_t n = (size_t)(end - start);
+    if (p == eol && n > 0 && n <= UIDL_X_UIDL_MAX && h->x_uidl == NULL) {
+        h->x_uidl = start;
+        h->x_uidl_len = n;
+    }
+}
 
 static void parse_content_length(const char *line, const char *eol, struct header_info *h)
 {
@@ -63,6 +85,8 @@ static void scan_headers(const char *data, uint64_t start, uint64_t len, struct 
         }
         if (header_is(p, eol, "Content-Length:"))
             parse_content_length(p, eol, h);
+        else if (header_is(p, eol, "X-UIDL:"))
+            parse_x_uidl(p, eol, h);
         else if (header_is(p, eol, "X-IMAP:") || header_is(p, eol, "X-IMAPbase:"))
             h->imap_header = 1;
         else if (header_is(p, eol, "Subject:") &&
@@ -144,7 +168,7 @@ static int content_length_fits(const char *data, uint64_t len, uint64_t body_off
     return 0;
 }
 
-static int index_grow(struct mbox_index *idx)
+static int index_grow(struct mbox_index *idx, unsigned flags)
 {
     if (idx->count < idx->alloc)
         return 0;
@@ -153,8 +177,58 @@ static int index_grow(struct mbox_index *idx)
     if (m == NULL)
         return -1;
     idx->msgs = m;
+    if (flags & MBOX_SCAN_X_UIDL) {
+        uint32_t *x = realloc(idx->xuidl, n * sizeof *x);
+        if (x == NULL)
+            return -1;
+        idx->xuidl = x;
+    }
     idx->alloc = n;
     return 0;
+}
+
+/* Keeps message i's X-UIDL value; its digest becomes the value's MD5, so
+ * duplicates are numbered like any others. */
+static int keep_x_uidl(struct mbox_index *idx, size_t i, const struct header_info *h)
+{
+    idx->xuidl[i] = 0;
+    if (h->x_uidl == NULL)
+        return 0;
+    if (idx->xuidl_len + h->x_uidl_len + 1 > idx->xuidl_cap) {
+        size_t cap = idx->xuidl_cap ? idx->xuidl_cap * 2 : 4096;
+        while (cap < idx->xuidl_len + h->x_uidl_len + 1)
+            cap *= 2;
+        if (cap > UINT32_MAX)
+            return 0;                    /* absurdly many: fall back to digests */
+        char *t = realloc(idx->xuidl_text, cap);
+        if (t == NULL)
+            return -1;
+        idx->xuidl_text = t;
+        idx->xuidl_cap = cap;
+    }
+    memcpy(idx->xuidl_text + idx->xuidl_len, h->x_uidl, h->x_uidl_len);
+    idx->xuidl_text[idx->xuidl_len + h->x_uidl_len] = '\0';
+    idx->xuidl[i] = (uint32_t)idx->xuidl_len + 1;
+    idx->xuidl_len += h->x_uidl_len + 1;
+    struct md5_ctx ctx;
+    unsigned char d[16];
+    md5_init(&ctx);
+    md5_update(&ctx, "X-UIDL\n", 7);    /* never equal to a header digest */
+    md5_update(&ctx, h->x_uidl, h->x_uidl_len);
+    md5_final(&ctx, d);
+    memcpy(idx->msgs[i].uid, d, UIDL_DIGEST_LEN);
+    return 0;
+}
+
+void mbox_uidl_text(const struct mbox_index *idx, size_t i, char out[UIDL_TEXT_MAX])
+{
+    const struct msg *m = &idx->msgs[i];
+    if (idx->xuidl && idx->xuidl[i]) {
+        const char *v = idx->xuidl_text + idx->xuidl[i] - 1;
+        uidl_format_x(v, strlen(v), m->dup, out);
+    } else {
+        uidl_format(m->uid, m->dup, out);
+    }
 }
 
 /* Makes equal digests unique by order of appearance (uidl.h). */
@@ -210,10 +284,18 @@ uint64_t mbox_hash(const char *data, size_t len)
 void mbox_index_free(struct mbox_index *idx)
 {
     free(idx->msgs);
+    free(idx->xuidl);
+    free(idx->xuidl_text);
     memset(idx, 0, sizeof *idx);
 }
 
 int mbox_scan(const char *data, size_t len, struct mbox_index *idx, char *err, size_t errlen)
+{
+    return mbox_scan_opts(data, len, 0, idx, err, errlen);
+}
+
+int mbox_scan_opts(const char *data, size_t len, unsigned flags, struct mbox_index *idx,
+                   char *err, size_t errlen)
 {
     mbox_index_free(idx);
     idx->scanned_size = len;
@@ -239,7 +321,7 @@ int mbox_scan(const char *data, size_t len, struct mbox_index *idx, char *err, s
             pos = next;
             continue;
         }
-        if (index_grow(idx) != 0) {
+        if (index_grow(idx, flags) != 0) {
             snprintf(err, errlen, "out of memory indexing message %zu", idx->count + 1);
             return -1;
         }
@@ -253,6 +335,10 @@ int mbox_scan(const char *data, size_t len, struct mbox_index *idx, char *err, s
         m->size = wire_size(data + content_off, m->content_len);
         m->dup = 1;
         uidl_digest(data + content_off, m->header_len - (m->has_blank ? h.blank_len : 0), m->uid);
+        if ((flags & MBOX_SCAN_X_UIDL) && keep_x_uidl(idx, idx->count - 1, &h) != 0) {
+            snprintf(err, errlen, "out of memory keeping X-UIDL values");
+            return -1;
+        }
         pos = next;
     }
     if (number_duplicates(idx) != 0) {

@@ -136,7 +136,7 @@ static int body_uidl(struct session *s)
         const struct msg *m = &s->mb.idx.msgs[i];
         if (m->deleted)
             continue;
-        uidl_format(m->uid, m->dup, uid);
+        mbox_uidl_text(&s->mb.idx, i, uid);
         netio_printf(&s->io, "%zu %s\r\n", i + 1, uid);
     }
     netio_write(&s->io, ".\r\n", 3);
@@ -212,6 +212,7 @@ static enum reply open_maildrop(struct session *s)
         .journal = privileged ? privsep_journal : NULL,
         .dotlock_ctx = &s->monitor_chan,
         .check_owner = 1,
+        .scan_flags = s->cfg->uidl_source == UIDL_SOURCE_X_UIDL ? MBOX_SCAN_X_UIDL : 0,
         .owner = privileged ? s->acct.uid : geteuid(),
     };
     s->mailbox_open = 1;
@@ -327,7 +328,7 @@ static enum reply cmd_uidl(struct session *s, const struct command_args *a)
         if (m == NULL)
             return REPLY_ERR;
         char uid[UIDL_TEXT_MAX];
-        uidl_format(m->uid, m->dup, uid);
+        mbox_uidl_text(&s->mb.idx, (size_t)(a->number[0] - 1), uid);
         return say(s, REPLY_OK, "%llu %s", (unsigned long long)a->number[0], uid);
     }
     s->body = body_uidl;

@@ -63,3 +63,13 @@ void uidl_format(const unsigned char digest[UIDL_DIGEST_LEN], unsigned dup,
     if (dup > 1)
         snprintf(out + 2 * UIDL_DIGEST_LEN, UIDL_TEXT_MAX - 2 * UIDL_DIGEST_LEN, ".%u", dup);
 }
+
+void uidl_format_x(const char *value, size_t len, unsigned dup, char out[UIDL_TEXT_MAX])
+{
+    if (len > UIDL_X_UIDL_MAX)
+        len = UIDL_X_UIDL_MAX;
+    memcpy(out, value, len);
+    out[len] = '\0';
+    if (dup > 1)
+        snprintf(out + len, UIDL_TEXT_MAX - len, ".%u", dup);
+}
