@@ -54,17 +54,28 @@ build/tests/test_%: tests/unit/test_%.c tests/unit/testlib.h build/tests/libmbox
 	    -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
 	    -o $@ $< build/tests/libmbox-san.a $(LDLIBS)
 
+# The daemon as the end-to-end tests run it: ASan+UBSan, and the test
+# hooks (MBOXPOP3D_TEST_KILL_AT, see update.c) compiled in.
+SAN_OBJS := $(filter-out build/obj-san/update.o,$(LIB_SRCS:src/%.c=build/obj-san/%.o))
+build/mboxpop3d-test: build/obj-san/main.o $(SAN_OBJS) build/obj-san/update-hooks.o
+	$(CC) -fsanitize=address,undefined -o $@ $^ $(LDLIBS)
+
+build/obj-san/update-hooks.o: src/update.c
+	@mkdir -p build/obj-san
+	$(CC) $(CPPFLAGS) -DMBOXPOP3D_TEST_HOOKS $(CFLAGS) -fsanitize=address,undefined \
+	    -fno-omit-frame-pointer -fno-sanitize-recover=undefined -MMD -MP -c -o $@ $<
+
 build/tests/mkhash: tests/tools/mkhash.c
 	@mkdir -p build/tests
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDLIBS)
 
-check: mboxpop3d build/tests/mkhash $(UNIT_BINS)
+check: mboxpop3d build/mboxpop3d-test build/tests/mkhash $(UNIT_BINS)
 	@tests/run-tests.sh $(UNIT_BINS)
 
 unit: $(UNIT_BINS)
 	@tests/run-tests.sh --unit-only $(UNIT_BINS)
 
-e2e: mboxpop3d build/tests/mkhash
+e2e: mboxpop3d build/mboxpop3d-test build/tests/mkhash
 	@tests/run-tests.sh --e2e-only
 
 # ---- fuzzing (clang's libFuzzer, with ASan+UBSan) ----

@@ -518,6 +518,30 @@ int upd_recover(const struct upd_io *io, char *why, size_t whylen)
 
 /* ---- real file descriptors ---- */
 
+#ifdef MBOXPOP3D_TEST_HOOKS
+/*
+ * Test builds only (build/mboxpop3d-test): MBOXPOP3D_TEST_KILL_AT=N makes
+ * the process kill itself with SIGKILL just before its N-th write, fsync
+ * or truncate through this layer, so end-to-end tests can crash UPDATE
+ * (and recovery) at every step.  Not compiled into the daemon.
+ */
+#include <signal.h>
+static void test_kill_point(void)
+{
+    static long left = -2;
+    if (left == -2) {
+        const char *v = getenv("MBOXPOP3D_TEST_KILL_AT");
+        left = v ? atol(v) : -1;
+    }
+    if (left > 0 && --left == 0)
+        raise(SIGKILL);
+}
+#else
+static void test_kill_point(void)
+{
+}
+#endif
+
 static int fds_pread(void *ctx, enum upd_file f, void *buf, size_t len, uint64_t off)
 {
     return pread_exact(((struct upd_fds *)ctx)->fd[f], buf, len, (off_t)off);
@@ -525,16 +549,19 @@ static int fds_pread(void *ctx, enum upd_file f, void *buf, size_t len, uint64_t
 
 static int fds_pwrite(void *ctx, enum upd_file f, const void *buf, size_t len, uint64_t off)
 {
+    test_kill_point();
     return pwrite_all(((struct upd_fds *)ctx)->fd[f], buf, len, (off_t)off);
 }
 
 static int fds_sync(void *ctx, enum upd_file f)
 {
+    test_kill_point();
     return fdatasync(((struct upd_fds *)ctx)->fd[f]);
 }
 
 static int fds_truncate(void *ctx, enum upd_file f, uint64_t len)
 {
+    test_kill_point();
     return ftruncate(((struct upd_fds *)ctx)->fd[f], (off_t)len);
 }
 
