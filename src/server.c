@@ -35,9 +35,15 @@
  */
 #define MSG_BUSY 'B'
 #define MSG_CLAIM 'L'
+#define MSG_RELEASE 'U'
 #define MSG_CLAIMED 'K'
 #define MSG_IN_USE 'I'
 #define CLAIM_REPLY_TIMEOUT_MS 10000
+/* A client that QUITs and logs in again at once can reach the master
+ * before the old session's worker has exited; such a claim waits this
+ * long for the mailbox before it is refused. */
+#define CLAIM_WAIT_MS 1500
+#define CLAIM_RETRY_MS 50
 
 struct worker {
     pid_t pid;
@@ -141,10 +147,9 @@ static void peer_name(const struct sockaddr_storage *sa, socklen_t len, char *ou
     strlcpy_checked(out, h, size);
 }
 
-/* The worker's side of a claim (a claim_fn): ask the master, wait. */
-static int claim_mailbox(void *ctx, const char *user)
+/* One claim: ask the master, wait for the answer (0 claimed, 1 in use). */
+static int claim_once(int chan, const char *user)
 {
-    int chan = *(int *)ctx;
     char msg[1 + AUTH_MAX_USER];
     size_t n = strlen(user);
     if (n > AUTH_MAX_USER)
@@ -176,6 +181,20 @@ static int claim_mailbox(void *ctx, const char *user)
     }
 }
 
+/* The worker's side of a claim (a claim_fn). */
+static int claim_mailbox(void *ctx, const char *user)
+{
+    int chan = *(int *)ctx;
+    int64_t deadline = now_ms() + CLAIM_WAIT_MS;
+    for (;;) {
+        int r = claim_once(chan, user);
+        if (r != 1 || now_ms() >= deadline)
+            return r;
+        struct timespec ts = { 0, CLAIM_RETRY_MS * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+}
+
 static void serve_connection(const struct config *cfg, int fd, const struct sockaddr_storage *sa,
                              socklen_t salen, int chan)
 {
@@ -187,8 +206,13 @@ static void serve_connection(const struct config *cfg, int fd, const struct sock
     log_info("connect from %s", peer);
     struct session_env env = { .peer = peer, .stop_flag = &got_stop, .claim = claim_mailbox,
                                .claim_ctx = &chan, .private_fd = chan };
+    pid_t worker = getpid();
     session_serve(cfg, fd, fd, &env);
     close(fd);
+    if (getpid() != worker)
+        _exit(0);                    /* a session child: the channel is not its own */
+    char release = MSG_RELEASE;      /* before exit: the next login need not wait */
+    (void)send(chan, &release, 1, MSG_NOSIGNAL);
 }
 
 static void worker_main(const struct config *cfg, const int *lfds, size_t nl, int chan)
@@ -305,6 +329,8 @@ static void read_worker(struct pool *p, struct worker *w)
     while ((n = recv(w->chan, msg, sizeof msg, 0)) > 0) {
         if (msg[0] == MSG_BUSY) {
             w->busy = 1;
+        } else if (msg[0] == MSG_RELEASE) {
+            w->user[0] = '\0';
         } else if (msg[0] == MSG_CLAIM && n >= 2 && (size_t)n <= 1 + AUTH_MAX_USER) {
             char user[AUTH_MAX_USER + 1];
             memcpy(user, msg + 1, (size_t)n - 1);
