@@ -3,9 +3,11 @@
  * buffered writer, both with the inactivity timeout, plus the multi-line
  * writer that every RETR/TOP/LIST/UIDL/CAPA reply goes through.
  *
- * Input: lines end in CRLF or a bare LF (telnet and nc users).  A line of
- * more than NETIO_MAX_LINE octets including its end (RFC 2449 section 4:
- * 255) is reported as NETIO_TOO_LONG once, and the rest of it up to the
+ * Input: lines end in CRLF or a bare LF (telnet and nc users).  A line
+ * whose text is longer than NETIO_MAX_LINE - 2 octets (RFC 2449 section
+ * 4: 255 octets including the CRLF; a bare LF is measured as if it were
+ * CRLF, so both kinds of client get the same limit) is reported as
+ * NETIO_TOO_LONG once, and the rest of it up to the
  * next LF is discarded without being buffered.  Bytes the client sent
  * ahead (PIPELINING) stay in the buffer for the next call.
  *

@@ -8,7 +8,9 @@
  * X-Delivery-ID:, and Date: and Message-ID: when they come before the
  * first Received:.  Names compare case-insensitively.  Where none of
  * these exist, the whole header block is hashed instead (popa3d would
- * give every such message the same id).
+ * give every such message the same id), less the fields that mail readers
+ * add or rewrite (Status, X-Status, X-Keywords, X-UID, X-IMAP,
+ * X-IMAPbase, X-UIDL, Content-Length, Lines).
  *
  * Printed as 16 lower-case hex digits, digest bytes 3,2,1,0,7,6,5,4 (the
  * two little-endian words popa3d prints).  Identical digests in one
@@ -17,7 +19,10 @@
  *
  * With uidl_source = x-uidl, a message's own "X-UIDL:" header (written by
  * qpopper or GNU Mailutils) is its unique-id when it is 1 to
- * UIDL_X_UIDL_MAX printable characters; the digest serves the rest.
+ * UIDL_X_UIDL_MAX printable characters without '.' (so it can never look
+ * like a numbered duplicate); the digest serves the rest.  An X-UIDL
+ * that looks like one of our digests counts as that digest when
+ * duplicates are numbered, so every unique-id stays unique.
  */
 #ifndef MBOXPOP3D_UIDL_H
 #define MBOXPOP3D_UIDL_H

@@ -41,7 +41,7 @@ static void parse_x_uidl(const char *line, const char *eol, struct header_info *
     while (p < eol && (*p == ' ' || *p == '\t'))
         p++;
     const char *start = p;
-    while (p < eol && (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f)
+    while (p < eol && (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f && *p != '.')
         p++;
     const char *end = p;
     while (p < eol && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
@@ -187,6 +187,19 @@ static int index_grow(struct mbox_index *idx, unsigned flags)
     return 0;
 }
 
+static int parse_hex_digest(const char *s, unsigned char out[UIDL_DIGEST_LEN])
+{
+    for (int i = 0; i < 2 * UIDL_DIGEST_LEN; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    for (int i = 0; i < UIDL_DIGEST_LEN; i++) {
+        int hi = s[2 * i] <= '9' ? s[2 * i] - '0' : s[2 * i] - 'a' + 10;
+        int lo = s[2 * i + 1] <= '9' ? s[2 * i + 1] - '0' : s[2 * i + 1] - 'a' + 10;
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return 1;
+}
+
 /* Keeps message i's X-UIDL value; its digest becomes the value's MD5, so
  * duplicates are numbered like any others. */
 static int keep_x_uidl(struct mbox_index *idx, size_t i, const struct header_info *h)
@@ -210,10 +223,13 @@ static int keep_x_uidl(struct mbox_index *idx, size_t i, const struct header_inf
     idx->xuidl_text[idx->xuidl_len + h->x_uidl_len] = '\0';
     idx->xuidl[i] = (uint32_t)idx->xuidl_len + 1;
     idx->xuidl_len += h->x_uidl_len + 1;
+    /* The duplicate key: a value spelled like a digest is that digest. */
+    if (h->x_uidl_len == 2 * UIDL_DIGEST_LEN && parse_hex_digest(h->x_uidl, idx->msgs[i].uid))
+        return 0;
     struct md5_ctx ctx;
     unsigned char d[16];
     md5_init(&ctx);
-    md5_update(&ctx, "X-UIDL\n", 7);    /* never equal to a header digest */
+    md5_update(&ctx, "X-UIDL\n", 7);
     md5_update(&ctx, h->x_uidl, h->x_uidl_len);
     md5_final(&ctx, d);
     memcpy(idx->msgs[i].uid, d, UIDL_DIGEST_LEN);

@@ -24,6 +24,35 @@ static int is_fixed_header(const char *line, size_t len, int *received_seen)
     return 0;
 }
 
+/* Headers that mail readers add or rewrite (mboxcheck.py's list): left out
+ * of the fallback digest so that they cannot change a UIDL. */
+static int is_volatile_header(const char *line, size_t len)
+{
+    static const char *const names[] = { "Status:", "X-Status:", "X-Keywords:", "X-UID:",
+                                         "X-IMAP:", "X-IMAPbase:", "X-UIDL:",
+                                         "Content-Length:", "Lines:" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (has_name(line, len, names[i]))
+            return 1;
+    return 0;
+}
+
+/* The fallback: every header line but the volatile ones. */
+static void digest_stable_headers(struct md5_ctx *ctx, const char *headers, size_t len)
+{
+    const char *p = headers, *end = headers + len;
+    int skip = 0;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t line_len = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+        if (*p != ' ' && *p != '\t')
+            skip = is_volatile_header(p, line_len);
+        if (!skip)
+            md5_update(ctx, p, line_len);
+        p += line_len;
+    }
+}
+
 void uidl_digest(const char *headers, size_t len, unsigned char digest[UIDL_DIGEST_LEN])
 {
     struct md5_ctx ctx;
@@ -43,7 +72,7 @@ void uidl_digest(const char *headers, size_t len, unsigned char digest[UIDL_DIGE
         p += line_len;
     }
     if (!any_fixed)                 /* popa3d would hash nothing here */
-        md5_update(&ctx, headers, len);
+        digest_stable_headers(&ctx, headers, len);
     unsigned char full[16];
     md5_final(&ctx, full);
     static const int order[UIDL_DIGEST_LEN] = { 3, 2, 1, 0, 7, 6, 5, 4 };
