@@ -6,11 +6,17 @@
  * continuation lines) of the "fixed" header fields only, which no mail
  * reader rewrites: the first Received:, every Delivered-To: and
  * X-Delivery-ID:, and Date: and Message-ID: when they come before the
- * first Received:.  Names compare case-insensitively.  Where none of
+ * first Received:.  Names compare case-insensitively (but, as in popa3d,
+ * X-Delivery-ID: only with a capital X).  Where none of
  * these exist, the whole header block is hashed instead (popa3d would
  * give every such message the same id), less the fields that mail readers
  * add or rewrite (Status, X-Status, X-Keywords, X-UID, X-IMAP,
  * X-IMAPbase, X-UIDL, Content-Length, Lines).
+ *
+ * Spools with CRLF line ends: a CRLF line ends the header block and
+ * separates messages for us; popa3d sees only LF-only blank lines, so it
+ * misreads such spools (several messages as one, body lines as headers)
+ * and its UIDLs for them cannot be matched.
  *
  * Printed as 16 lower-case hex digits, digest bytes 3,2,1,0,7,6,5,4 (the
  * two little-endian words popa3d prints).  Identical digests in one

@@ -17,7 +17,10 @@ static int is_fixed_header(const char *line, size_t len, int *received_seen)
 {
     if (has_name(line, len, "Received:"))
         return (*received_seen)++ == 0;
-    if (has_name(line, len, "Delivered-To:") || has_name(line, len, "X-Delivery-ID:"))
+    /* popa3d picks fields by a switch on the first byte whose cases are
+     * D d M m R r and only an upper-case X: "x-delivery-id:" is not counted. */
+    if (has_name(line, len, "Delivered-To:") ||
+        (line[0] == 'X' && has_name(line, len, "X-Delivery-ID:")))
         return 1;
     if (!*received_seen && (has_name(line, len, "Date:") || has_name(line, len, "Message-ID:")))
         return 1;

@@ -228,14 +228,16 @@ TEST(uidl_digest_names_case_insensitive)
         "  more\n"
         "received: second\n"
         "delivered-to: d\n"
-        "x-delivery-id: 7\n";
+        "x-delivery-id: 7\n"
+        "X-DELIVERY-ID: 8\n";
+    /* popa3d: any case, except that X-Delivery-ID needs a capital X. */
     const char *hashed =
         "DATE: x\n"
         "message-id: <m>\n"
         "RECEIVED: from r\n"
         "  more\n"
         "delivered-to: d\n"
-        "x-delivery-id: 7\n";
+        "X-DELIVERY-ID: 8\n";
     CHECK_DIGEST(headers, hashed);
 }
 
