@@ -106,6 +106,58 @@ static void announce_identity(void)
              (unsigned)geteuid(), pw ? pw->pw_name : "?");
 }
 
+/* The config file, then -l on top of it; 0 or 1 (reported). */
+static int configure(struct config *cfg, const char *path, int must_exist,
+                     const char *const *listen_args, size_t n_listen)
+{
+    char err[512];
+    if (config_load(cfg, path, must_exist, err, sizeof err) != 0) {
+        fprintf(stderr, "mboxpop3d: %s\n", err);
+        return 1;
+    }
+    if (n_listen == 0)
+        return 0;
+    char joined[CONFIG_MAX_LINE];
+    size_t used = 0;
+    for (size_t i = 0; i < n_listen; i++) {
+        int n = snprintf(joined + used, sizeof joined - used, "%s ", listen_args[i]);
+        if (n < 0 || (size_t)n >= sizeof joined - used) {
+            fprintf(stderr, "mboxpop3d: -l: too many addresses\n");
+            return 1;
+        }
+        used += (size_t)n;
+    }
+    if (config_set(cfg, "listen", joined, err, sizeof err) != 0) {
+        fprintf(stderr, "mboxpop3d: -l: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+/* -t */
+static int check_config(const struct config *cfg)
+{
+    config_print(cfg, stdout);
+    int problems = check_environment(cfg, stdout);
+    printf("# %d problem%s found\n", problems, problems == 1 ? "" : "s");
+    return problems ? 1 : 0;
+}
+
+static int serve(struct config *cfg, const char *reload_path, int foreground, int debug,
+                 int inetd)
+{
+    signal(SIGPIPE, SIG_IGN);
+    srand((unsigned)(time(NULL) ^ getpid()));
+    /* inetd mode logs to syslog unless asked otherwise: stderr may be the socket. */
+    log_init(inetd ? debug : foreground, debug);
+    if (check_environment(cfg, stderr) != 0) {
+        log_err("refusing to start: fix the problems above");
+        return 1;
+    }
+    announce_identity();
+    return inetd ? server_inetd(cfg) : server_run(cfg, reload_path, foreground);
+}
+
 int main(int argc, char **argv)
 {
     int foreground = 0, debug = 0, inetd = 0, check = 0;
@@ -142,48 +194,15 @@ int main(int argc, char **argv)
 
     struct config cfg;
     config_defaults(&cfg);
-    char err[512];
-    if (config_load(&cfg, config_path, config_given, err, sizeof err) != 0) {
-        fprintf(stderr, "mboxpop3d: %s\n", err);
-        return 1;
-    }
-    if (n_listen > 0) {
-        char joined[CONFIG_MAX_LINE];
-        size_t used = 0;
-        for (size_t i = 0; i < n_listen; i++) {
-            int n = snprintf(joined + used, sizeof joined - used, "%s ", listen_args[i]);
-            if (n < 0 || (size_t)n >= sizeof joined - used) {
-                fprintf(stderr, "mboxpop3d: -l: too many addresses\n");
-                return 1;
-            }
-            used += (size_t)n;
-        }
-        if (config_set(&cfg, "listen", joined, err, sizeof err) != 0) {
-            fprintf(stderr, "mboxpop3d: -l: %s\n", err);
-            return 1;
-        }
-    }
-    if (list_path)
-        return list_spool(&cfg, list_path);
-    if (check) {
-        config_print(&cfg, stdout);
-        int problems = check_environment(&cfg, stdout);
-        printf("# %d problem%s found\n", problems, problems == 1 ? "" : "s");
-        return problems ? 1 : 0;
-    }
-
-    signal(SIGPIPE, SIG_IGN);
-    srand((unsigned)(time(NULL) ^ getpid()));
-    /* inetd mode logs to syslog unless asked otherwise: stderr may be the socket. */
-    log_init(inetd ? debug : foreground, debug);
-    if (check_environment(&cfg, stderr) != 0) {
-        log_err("refusing to start: fix the problems above");
-        return 1;
-    }
-    announce_identity();
-    int rc = inetd ? server_inetd(&cfg) : server_run(&cfg, config_given ? config_path :
-                                         (access(config_path, R_OK) == 0 ? config_path : NULL),
-                                         foreground);
+    int rc = configure(&cfg, config_path, config_given, listen_args, n_listen);
+    if (rc == 0 && list_path)
+        rc = list_spool(&cfg, list_path);
+    else if (rc == 0 && check)
+        rc = check_config(&cfg);
+    else if (rc == 0)
+        rc = serve(&cfg, config_given ? config_path
+                                      : (access(config_path, R_OK) == 0 ? config_path : NULL),
+                   foreground, debug, inetd);
     config_free(&cfg);
     return rc;
 }

@@ -159,6 +159,15 @@ static int content_length_fits(const char *data, uint64_t len, uint64_t body_off
         *next = from;
         return 1;
     }
+    /* Landing on a From line that directly follows the body (no blank
+     * separator line) is exact too; after a blank line, the length that
+     * stops before that line is the exact one. */
+    if (end > body_off && data[end - 1] == '\n' && !(end >= 2 && data[end - 2] == '\n') &&
+        starts_with(data + end, data + len, FROM_LINE, FROM_LEN)) {
+        *content_end = end;
+        *next = end;
+        return 1;
+    }
     if (end == len || (end + 1 == len && data[end] == '\n') ||
         (end + 2 == len && data[end] == '\r' && data[end + 1] == '\n')) {
         *content_end = end;

@@ -52,11 +52,16 @@ struct worker {
     char user[AUTH_MAX_USER + 1];  /* claimed mailbox, or "" */
 };
 
-static volatile sig_atomic_t got_stop, got_hup, got_child;
+static volatile sig_atomic_t got_stop, got_hup, got_child, got_retire;
 
 static void on_stop(int sig) { (void)sig; got_stop = 1; }
 static void on_hup(int sig) { (void)sig; got_hup = 1; }
 static void on_child(int sig) { (void)sig; got_child = 1; }
+
+/* SIGUSR1 asks an idle worker to retire (pool shrinking, SIGHUP); a
+ * worker that has accepted a connection ignores it and serves on.
+ * SIGTERM is shutdown: sessions end politely too. */
+static void on_retire(int sig) { (void)sig; got_retire = 1; }
 
 /* In a worker, SIGTERM also reaches the session child it forked. */
 static void on_worker_stop(int sig)
@@ -218,13 +223,14 @@ static void serve_connection(const struct config *cfg, int fd, const struct sock
 static void worker_main(const struct config *cfg, const int *lfds, size_t nl, int chan)
 {
     set_handler(SIGTERM, on_worker_stop);
+    set_handler(SIGUSR1, on_retire);
     set_handler(SIGINT, SIG_IGN);
     set_handler(SIGHUP, SIG_IGN);
     set_handler(SIGCHLD, SIG_DFL);
     struct pollfd pfd[CONFIG_MAX_LISTEN];
     for (size_t i = 0; i < nl; i++)
         pfd[i] = (struct pollfd){ .fd = lfds[i], .events = POLLIN };
-    while (!got_stop) {
+    while (!got_stop && !got_retire) {
         int n = poll(pfd, nl, 1000);
         if (n < 0 && errno != EINTR)
             _exit(log_errno("worker: poll") ? 1 : 1);
@@ -242,6 +248,7 @@ static void worker_main(const struct config *cfg, const int *lfds, size_t nl, in
                 }
                 continue;   /* EAGAIN: another worker took it */
             }
+            set_handler(SIGUSR1, SIG_IGN);     /* busy now: retiring is for idle workers */
             char busy = MSG_BUSY;
             if (send(chan, &busy, 1, MSG_NOSIGNAL) != 1)
                 log_errno("worker: telling the master");
@@ -359,7 +366,7 @@ static void balance_pool(struct pool *p, const struct config *cfg)
         spawn_worker(p, cfg);          /* min_spare = 0: still one to accept */
     for (size_t i = 0; i < p->count && idle > cfg->max_spare; i++)
         if (!p->w[i].busy) {
-            kill(p->w[i].pid, SIGTERM);
+            kill(p->w[i].pid, SIGUSR1);
             p->w[i].busy = 1;          /* retiring: no longer counted idle */
             idle--;
         }
@@ -369,7 +376,7 @@ static void retire_idle(struct pool *p)
 {
     for (size_t i = 0; i < p->count; i++)
         if (!p->w[i].busy) {
-            kill(p->w[i].pid, SIGTERM);
+            kill(p->w[i].pid, SIGUSR1);
             p->w[i].busy = 1;
         }
 }

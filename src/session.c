@@ -224,8 +224,8 @@ static enum reply open_maildrop(struct session *s)
     maildrop_totals(s, &count, &octets);
     log_info("login user=%s peer=%s messages=%llu octets=%llu", s->acct.name, s->peer,
              (unsigned long long)count, (unsigned long long)octets);
-    return say(s, REPLY_OK, "%s's maildrop has %llu messages (%llu octets)", s->acct.name,
-               (unsigned long long)count, (unsigned long long)octets);
+    return say(s, REPLY_OK, "%s's maildrop has %llu message%s (%llu octets)", s->acct.name,
+               (unsigned long long)count, count == 1 ? "" : "s", (unsigned long long)octets);
 }
 
 static enum reply cmd_pass(struct session *s, const struct command_args *a)

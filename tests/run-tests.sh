@@ -48,6 +48,11 @@ if [ "$mode" != e2e ]; then
 fi
 if [ "$mode" != unit ]; then
     echo "== end-to-end (tests/e2e)"
+    # The sanitizer build with test hooks, when it is there (make check builds it).
+    if [ -z "${MBOXPOP3D_BIN:-}" ] && [ -x "$top/build/mboxpop3d-test" ]; then
+        MBOXPOP3D_BIN=$top/build/mboxpop3d-test
+        export MBOXPOP3D_BIN
+    fi
     python3 "$top/tests/e2e/run.py" >"$log" 2>&1
     status=$?
     cat "$log"

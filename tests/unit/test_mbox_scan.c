@@ -478,6 +478,25 @@ TEST(wrong_content_length_is_ignored)
     mbox_index_free(&idx);
 }
 
+/* mail.local-style spools may have no blank line before the next From
+ * line; an exact Content-Length still tells where the body ends. */
+TEST(content_length_landing_on_from_without_blank_line)
+{
+    const char *body = "text\n\nFrom inside\nend\n";   /* 24 bytes */
+    char d[512];
+    snprintf(d, sizeof d, FROM1 "Content-Length: %zu\n\n%s" FROM2 "\nb2\n", strlen(body), body);
+    struct mbox_index idx = { 0 };
+    CHECK_EQ(scan(d, strlen(d), &idx), 0);
+    CHECK_EQ(idx.count, 2);
+    if (idx.count == 2) {
+        const struct msg *m = &idx.msgs[0];
+        CHECK_MEM(d + m->content_off + m->header_len, m->content_len - m->header_len, body,
+                  strlen(body));
+        CHECK(memcmp(d + idx.msgs[1].from_off, FROM2, strlen(FROM2)) == 0);
+    }
+    mbox_index_free(&idx);
+}
+
 TEST(header_len_and_has_blank)
 {
     struct mbox_index idx = { 0 };
@@ -799,6 +818,7 @@ int main(void)
     RUN(pseudo_message_alone);
     RUN(content_length_that_fits_keeps_from_lines_in_body);
     RUN(wrong_content_length_is_ignored);
+    RUN(content_length_landing_on_from_without_blank_line);
     RUN(header_len_and_has_blank);
     RUN(size_is_wire_size_of_content);
     RUN(duplicates_are_numbered);
