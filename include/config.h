@@ -42,6 +42,8 @@ struct config {
     unsigned dotlock_stale;           /* seconds before a dotlock is stale */
     unsigned mbox_locks;              /* LOCK_KIND_* set */
     unsigned uidl_source;             /* UIDL_SOURCE_* */
+    char *preauth_user;               /* runs the pre-auth child and monitor */
+    char *empty_dir;                  /* the pre-auth child's chroot */
 };
 
 void config_defaults(struct config *cfg);

@@ -74,7 +74,8 @@ enum mb_status {
 
 /*
  * The UPDATE journal (update.h) lives beside the spool, as
- * spool_dir/.USER.mboxpop3d-journal, owned by the account, mode 0600.  It
+ * spool_dir/.USER.mboxpop3d-journal, mode 0600, owned by whoever creates
+ * it (a privileged daemon's monitor, privsep.h).  It
  * exists only while an UPDATE runs, or after one was interrupted: the
  * next open of the mailbox finishes that UPDATE under the write locks.
  * Like the dotlock, creating it needs write access to the spool
@@ -88,9 +89,10 @@ enum journal_op {
 typedef int (*journal_fn)(void *ctx, enum journal_op op);
 
 /* The journal path for a spool (malloc'd), and the primitive itself:
- * regular file, not a symlink, owned by owner, or refused. */
+ * regular file, not a symlink, owned by owner (whoever creates it: the
+ * monitor, or the process itself), or refused. */
 char *journal_path_for(const char *spool_path);
-int journal_direct(const char *journal_path, enum journal_op op, uid_t owner, gid_t group);
+int journal_direct(const char *journal_path, enum journal_op op, uid_t owner);
 
 struct mailbox_opts {
     unsigned lock_kinds, lock_timeout, dotlock_stale;

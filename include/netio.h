@@ -68,8 +68,13 @@ enum netio_status netio_read_line(struct netio *io, char *line, size_t size,
 /* True if a complete line is already buffered (pipelined input). */
 int netio_line_pending(const struct netio *io);
 
-/* Bytes received but not yet consumed as lines (handed on at fork). */
+/* Bytes received but not yet consumed as lines (handed on at login). */
 size_t netio_pending_bytes(const struct netio *io);
+const char *netio_pending(const struct netio *io, size_t *len);
+
+/* Puts bytes in front of the input, as if just received (len must fit
+ * NETIO_IN_BUF); returns -1 if they do not fit. */
+int netio_preload(struct netio *io, const char *data, size_t len);
 
 void netio_write(struct netio *io, const void *buf, size_t len);
 void netio_printf(struct netio *io, const char *fmt, ...) PRINTF_LIKE(2, 3);

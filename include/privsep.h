@@ -1,54 +1,79 @@
 /*
- * privsep.h - privilege boundaries are process boundaries.
+ * privsep.h - privilege boundaries are process boundaries (DESIGN.md,
+ * "Shape" and "Privilege").  Per connection, in the worker that accepted
+ * it (the connection's monitor):
  *
- * When the daemon runs as root, a successful login forks the session
- * child, which drops to the account (setgroups, setgid, setuid, each
- * checked, then verified) before it opens the spool.  The parent stays
- * behind as the session's monitor: the one thing the session cannot do
- * for itself is create spool_dir/USER.lock in a root:mail 2775 spool
- * directory (giving the session group mail would let it read every 660
- * user:mail spool), and the same goes for UPDATE's journal
- * (.USER.mboxpop3d-journal, mailbox.h).  So the monitor serves exactly
- * these requests over a socketpair, for that one account's fixed paths:
- * create, refresh, remove the dotlock; open, create (owned by the
- * account, passed back as a file descriptor), remove the journal.  It
- * removes a dotlock left behind if the session dies holding it.
- * (The process-model issue moves the monitor into its own unprivileged
- * uid with group mail; this interface stays.)
+ *   pre-auth child   chroot(empty_dir), the unprivileged preauth_user, no
+ *                    new privileges, no core dumps.  It alone parses the
+ *                    unauthenticated client: greeting, CAPA, USER, PASS,
+ *                    QUIT.  At PASS it sends {user, password, the bytes
+ *                    the client sent after PASS} to the monitor and waits
+ *                    for a verdict; on success it exits without another
+ *                    word, and the session child answers the PASS.
+ *   password check   a short-lived child of the monitor runs
+ *                    getpwnam/getspnam + crypt(3), so no shadow hash ever
+ *                    sits in a long-lived process.
+ *   session child    setgroups (the account's, never the spool
+ *                    directory's group), setgid, setuid to the account;
+ *                    TRANSACTION and UPDATE; starts with the pipelined
+ *                    bytes; asks the monitor for the dotlock and journal.
+ *   monitor          once the session child runs it drops to preauth_user
+ *                    and the spool directory's group (mail on Debian): a
+ *                    uid that is neither root nor the account, so the
+ *                    session cannot ptrace it, and the one group that may
+ *                    create spool_dir/USER.lock.  It serves only these
+ *                    requests, for that one account's fixed paths: create,
+ *                    refresh, remove the dotlock; open, create, remove the
+ *                    UPDATE journal (passed back as a file descriptor).
+ *                    It removes a dotlock the session dies holding.
+ *
+ * Started as non-root the same processes run, without the chroot and the
+ * identity changes (every account is served as the invoking user).
  */
 #ifndef MBOXPOP3D_PRIVSEP_H
 #define MBOXPOP3D_PRIVSEP_H
 
+#include <signal.h>
 #include <sys/types.h>
 #include "auth.h"
+#include "config.h"
 #include "lock.h"
 #include "mailbox.h"
+#include "session.h"
 
-/* The session child's pid while a monitor serves it (for signals). */
-extern volatile pid_t privsep_child_pid;
-
-/* Drops to the account's uid, gid and groups; verifies the result. */
-int privsep_drop(const struct account *acct);
-
-/*
- * Forks the session child.  In the child: privileges dropped, returns 0
- * and *chan is its end of the monitor channel (use privsep_dotlock as
- * the locker's dotlock callback with ctx = chan).  In the parent: serves
- * dotlock requests for lock_path until the child exits, then returns 1;
- * it closes client_fds first, so only the child talks to the client.
- * Returns -1 if the fork or the drop fails (in the child, it exits).
- */
-struct monitor_spec {
-    const struct account *acct;
-    const char *lock_path;      /* spool + ".lock" */
-    const char *journal_path;   /* journal_path_for(spool) */
-    unsigned stale_secs;
+/* Identities looked up once by the master (privsep_prepare). */
+struct privsep_ids {
+    int privileged;             /* started as root */
+    uid_t preauth_uid;
+    gid_t preauth_gid;
+    gid_t spool_gid;            /* group owning spool_dir: may make dotlocks */
 };
 
-int privsep_run_session(const struct monitor_spec *spec, int *chan, const int *client_fds,
-                        int n_client_fds);
+/* Start-up checks and set-up (as root: preauth_user exists, empty_dir is
+ * an empty root-owned directory, created if missing).  On failure err
+ * says what is wrong and how to fix it. */
+int privsep_prepare(const struct config *cfg, struct privsep_ids *ids, char *err, size_t errlen);
 
-/* The session side of the channel: a dotlock_fn and a journal_fn. */
+/* What the accepting process knows about the connection. */
+struct connection {
+    int rfd, wfd;               /* the client (one socket, or stdin/stdout) */
+    const char *peer;
+    const volatile sig_atomic_t *stop_flag;
+    claim_fn claim;             /* NULL: no table of mailboxes (inetd) */
+    void *claim_ctx;
+    int master_fd;              /* closed in every child, or -1 */
+};
+
+/* Serves one connection through the processes above; returns when it is
+ * over (in the monitor; the children exit). */
+void privsep_serve(const struct config *cfg, const struct privsep_ids *ids,
+                   const struct connection *conn);
+
+/* Drops to the account's uid, gid and groups (less the spool group). */
+int privsep_drop(const struct account *acct, gid_t spool_gid);
+
+/* The session side of the monitor channel: a dotlock_fn and a journal_fn
+ * (ctx points to the channel's fd). */
 int privsep_dotlock(void *ctx, enum dotlock_op op);
 int privsep_journal(void *ctx, enum journal_op op);
 

@@ -1,6 +1,8 @@
 /*
  * session.h - one POP3 connection, from greeting to QUIT: the RFC 1939
- * state machine AUTHORIZATION -> TRANSACTION -> UPDATE.
+ * state machine AUTHORIZATION -> TRANSACTION -> UPDATE, run in two
+ * processes (privsep.h): the pre-auth child speaks the AUTHORIZATION
+ * state, the session child the TRANSACTION state and UPDATE.
  *
  * The dispatcher alone writes "+OK"/"-ERR" and decides when to flush:
  * handlers return a small closed set of results (session.c).  Every
@@ -10,6 +12,8 @@
 #define MBOXPOP3D_SESSION_H
 
 #include <signal.h>
+#include <stddef.h>
+#include "auth.h"
 #include "config.h"
 
 /*
@@ -21,18 +25,35 @@
  */
 typedef int (*claim_fn)(void *ctx, const char *user);
 
+/* The monitor's answer to a login (privsep.h). */
+enum verdict {
+    VERDICT_OK = 'K',         /* the session child takes over the client */
+    VERDICT_DENIED = 'F',     /* -ERR [AUTH] */
+    VERDICT_TEMP = 'T',       /* -ERR [SYS/TEMP]: cannot check now */
+    VERDICT_IN_USE = 'I',     /* -ERR [IN-USE], and the session ends */
+};
+
+/* Hands a login to the monitor: returns an enum verdict, or -1. */
+typedef int (*verify_fn)(void *ctx, const char *user, const char *password,
+                         const char *pipelined, size_t npipelined);
+
 struct session_env {
     const char *peer;                        /* client address, for the log */
     const volatile sig_atomic_t *stop_flag;  /* set to end politely (shutdown) */
-    claim_fn claim;                          /* NULL: no table (inetd mode) */
-    void *claim_ctx;
-    int private_fd;                          /* closed in the session child, or -1 */
+    verify_fn verify;                        /* pre-auth: who checks PASS */
+    void *verify_ctx;
+    int monitor_fd;                          /* session: the monitor channel */
 };
 
-/*
- * Serves one client on rfd/wfd (the same socket, or stdin/stdout in inetd
- * mode) and returns when the session is over; the caller closes the fds.
- */
-void session_serve(const struct config *cfg, int rfd, int wfd, const struct session_env *env);
+/* The pre-auth child: greeting and AUTHORIZATION.  Returns when the
+ * client quit or left, or when a login was handed over. */
+void session_preauth(const struct config *cfg, int rfd, int wfd, const struct session_env *env);
+
+/* The session child, as the account: opens the mailbox, answers the PASS,
+ * then TRANSACTION and UPDATE.  pipelined: bytes the client sent after
+ * PASS, read as if they had just arrived. */
+void session_transaction(const struct config *cfg, int rfd, int wfd, const struct account *acct,
+                         const char *pipelined, size_t npipelined,
+                         const struct session_env *env);
 
 #endif

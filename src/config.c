@@ -41,6 +41,8 @@ static const struct setting settings[] = {
     { "dotlock_stale", SET_SECONDS, FIELD(dotlock_stale), "120", 10, 86400 },
     { "mbox_locks", SET_LOCKS, FIELD(mbox_locks), "fcntl dotlock", 0, 0 },
     { "uidl_source", SET_UIDL_SOURCE, FIELD(uidl_source), "popa3d", 0, 0 },
+    { "preauth_user", SET_STRING, FIELD(preauth_user), "mboxpop3d", 0, 0 },
+    { "empty_dir", SET_PATH, FIELD(empty_dir), "/run/mboxpop3d/empty", 0, 0 },
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
@@ -173,8 +175,8 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
         return 0;
     case SET_STRING:
     case SET_PATH: {
-        if (s->type == SET_PATH && value[0] == '\0' && s->offset != FIELD(passwd_file)) {
-            snprintf(err, errlen, "%s needs a path", key);
+        if (value[0] == '\0' && s->offset != FIELD(passwd_file)) {
+            snprintf(err, errlen, "%s needs a value", key);
             return -1;
         }
         if (s->type == SET_PATH && value[0] != '\0' && value[0] != '/') {
@@ -223,6 +225,8 @@ void config_free(struct config *cfg)
     clear_listen(cfg);
     free(cfg->spool_dir);
     free(cfg->passwd_file);
+    free(cfg->preauth_user);
+    free(cfg->empty_dir);
     memset(cfg, 0, sizeof *cfg);
 }
 

@@ -153,7 +153,7 @@ static int sync_parent_dir(const char *path)
     return rc;
 }
 
-int journal_direct(const char *journal_path, enum journal_op op, uid_t owner, gid_t group)
+int journal_direct(const char *journal_path, enum journal_op op, uid_t owner)
 {
     if (op == JOURNAL_REMOVE)
         return unlink(journal_path) == 0 || errno == ENOENT ? 0 : -1;
@@ -168,9 +168,6 @@ int journal_direct(const char *journal_path, enum journal_op op, uid_t owner, gi
         return -1;
     struct stat st;
     int bad = fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1;
-    if (!bad && created && st.st_uid != owner &&
-        (fchown(fd, owner, group) != 0 || fstat(fd, &st) != 0))
-        bad = 1;
     if (!bad && st.st_uid != owner) {
         errno = EPERM;      /* someone else's file: never trust it */
         bad = 1;
@@ -192,7 +189,7 @@ static int journal_call(struct mailbox *mb, enum journal_op op)
 {
     if (mb->journal)
         return mb->journal(mb->journal_ctx, op);
-    return journal_direct(mb->journal_path, op, mb->owner, getegid());
+    return journal_direct(mb->journal_path, op, geteuid());
 }
 
 int mbox_update_plan(const struct mbox_index *idx, uint64_t file_size, struct upd_plan *plan)

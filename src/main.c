@@ -14,6 +14,7 @@
 #include "config.h"
 #include "log.h"
 #include "mailbox.h"
+#include "proctitle.h"
 #include "server.h"
 #include "version.h"
 
@@ -192,6 +193,21 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    /* The process title will write over argv: keep what we still need. */
+    const char *keep[CONFIG_MAX_LISTEN + 2];
+    size_t nkeep = 0;
+    config_path = keep[nkeep++] = strdup(config_path);
+    for (size_t i = 0; i < n_listen; i++)
+        listen_args[i] = keep[nkeep++] = strdup(listen_args[i]);
+    if (list_path)
+        list_path = keep[nkeep++] = strdup(list_path);
+    for (size_t i = 0; i < nkeep; i++)
+        if (keep[i] == NULL) {
+            perror("mboxpop3d");
+            return 1;
+        }
+    proctitle_init(argc, argv);
+
     struct config cfg;
     config_defaults(&cfg);
     int rc = configure(&cfg, config_path, config_given, listen_args, n_listen);
@@ -204,5 +220,7 @@ int main(int argc, char **argv)
                                       : (access(config_path, R_OK) == 0 ? config_path : NULL),
                    foreground, debug, inetd);
     config_free(&cfg);
+    for (size_t i = 0; i < nkeep; i++)
+        free((void *)keep[i]);
     return rc;
 }

@@ -132,6 +132,24 @@ size_t netio_pending_bytes(const struct netio *io)
     return io->in_end - io->in_start;
 }
 
+const char *netio_pending(const struct netio *io, size_t *len)
+{
+    *len = io->in_end - io->in_start;
+    return io->in + io->in_start;
+}
+
+int netio_preload(struct netio *io, const char *data, size_t len)
+{
+    size_t have = io->in_end - io->in_start;
+    if (len + have > sizeof io->in)
+        return -1;
+    memmove(io->in + len, io->in + io->in_start, have);
+    memcpy(io->in, data, len);
+    io->in_start = 0;
+    io->in_end = len + have;
+    return 0;
+}
+
 int netio_flush(struct netio *io)
 {
     size_t done = 0;

@@ -1,40 +1,174 @@
-/* privsep.c - the privilege drop and the dotlock monitor; see privsep.h. */
+/* privsep.c - the monitor and its children, one set per connection; see
+ * privsep.h for who does what and why. */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "netio.h"
 #include "privsep.h"
+#include "proctitle.h"
 #include "util.h"
 
-volatile pid_t privsep_child_pid;
 
-int privsep_drop(const struct account *acct)
+/* The monitor's fixed paths for one account. */
+struct monitor_spec {
+    const char *lock_path;      /* spool + ".lock" */
+    const char *journal_path;   /* journal_path_for(spool) */
+    unsigned stale_secs;
+};
+
+/* ---- start-up ---- */
+
+static int mkdir_p(const char *path, mode_t mode)
 {
-    if (acct->system) {
-        if (initgroups(acct->name, acct->gid) != 0)
-            return log_errno("initgroups(%s)", acct->name);
-    } else if (setgroups(1, &acct->gid) != 0) {
-        return log_errno("setgroups(%u)", (unsigned)acct->gid);
-    }
-    if (setgid(acct->gid) != 0)
-        return log_errno("setgid(%u)", (unsigned)acct->gid);
-    if (setuid(acct->uid) != 0)
-        return log_errno("setuid(%u)", (unsigned)acct->uid);
-    /* Paranoia: root must be gone for good. */
-    if (acct->uid != 0 && (setuid(0) == 0 || geteuid() != acct->uid || getegid() != acct->gid)) {
-        log_err("privilege drop to %s did not stick", acct->name);
+    char buf[4096];
+    if (strlcpy_checked(buf, path, sizeof buf) != 0) {
+        errno = ENAMETOOLONG;
         return -1;
     }
-    /* Dumpable again is not wanted: the process held a password. */
-    (void)prctl(PR_SET_DUMPABLE, 0);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir(buf, mode) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* The pre-auth chroot: a root-owned directory nobody else can write,
+ * with nothing in it. */
+static int check_empty_dir(const char *dir, char *err, size_t errlen)
+{
+    if (mkdir_p(dir, 0755) != 0) {
+        snprintf(err, errlen, "cannot create empty_dir %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+        (st.st_mode & (S_IWGRP | S_IWOTH))) {
+        snprintf(err, errlen, "empty_dir %s must be a directory owned by root and writable by "
+                              "no one else (chown root: %s; chmod 755 %s)", dir, dir, dir);
+        return -1;
+    }
+    if (st.st_nlink > 2) {
+        snprintf(err, errlen, "empty_dir %s must be empty: it is the pre-auth chroot", dir);
+        return -1;
+    }
     return 0;
+}
+
+int privsep_prepare(const struct config *cfg, struct privsep_ids *ids, char *err, size_t errlen)
+{
+    memset(ids, 0, sizeof *ids);
+    ids->privileged = geteuid() == 0;
+    struct stat st;
+    if (stat(cfg->spool_dir, &st) == 0)
+        ids->spool_gid = st.st_gid;
+    if (!ids->privileged)
+        return 0;
+    errno = 0;
+    struct passwd *pw = getpwnam(cfg->preauth_user);
+    if (pw == NULL) {
+        snprintf(err, errlen, "preauth_user %s does not exist; create it with: useradd --system "
+                              "--no-create-home --home-dir /nonexistent --shell "
+                              "/usr/sbin/nologin %s", cfg->preauth_user, cfg->preauth_user);
+        return -1;
+    }
+    if (pw->pw_uid == 0) {
+        snprintf(err, errlen, "preauth_user %s must not be root", cfg->preauth_user);
+        return -1;
+    }
+    ids->preauth_uid = pw->pw_uid;
+    ids->preauth_gid = pw->pw_gid;
+    if (check_empty_dir(cfg->empty_dir, err, errlen) != 0)
+        return -1;
+    if (ids->spool_gid == 0 || !(st.st_mode & S_IWGRP))
+        log_warn("spool_dir %s is not writable by a group other than root: the monitor cannot "
+                 "make dotlocks there (Debian: chown root:mail; chmod 2775)", cfg->spool_dir);
+    return 0;
+}
+
+/* ---- becoming someone else ---- */
+
+/* No new privileges, no core dumps: these processes held a password or
+ * talk to a stranger. */
+static void harden(void)
+{
+    struct rlimit none = { 0, 0 };
+    (void)setrlimit(RLIMIT_CORE, &none);
+    (void)prctl(PR_SET_DUMPABLE, 0);
+    (void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}
+
+static int become(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups, const char *who)
+{
+    if (setgroups(ngroups, groups) != 0)
+        return log_errno("setgroups for %s", who);
+    if (setgid(gid) != 0)
+        return log_errno("setgid(%u) for %s", (unsigned)gid, who);
+    if (setuid(uid) != 0)
+        return log_errno("setuid(%u) for %s", (unsigned)uid, who);
+    /* Root must be gone for good. */
+    if (uid != 0 && (setuid(0) == 0 || geteuid() != uid || getegid() != gid)) {
+        log_err("privilege drop to %s did not stick", who);
+        return -1;
+    }
+    return 0;
+}
+
+int privsep_drop(const struct account *acct, gid_t spool_gid)
+{
+    gid_t groups[256];
+    int n = 1;
+    groups[0] = acct->gid;
+    if (acct->system) {
+        n = (int)(sizeof groups / sizeof groups[0]);
+        if (getgrouplist(acct->name, acct->gid, groups, &n) < 0)
+            return log_errno("getgrouplist(%s): more than %zu groups", acct->name,
+                             sizeof groups / sizeof groups[0]);
+    }
+    /* Never the spool directory's group: with it a session could read
+     * every 660 user:mail spool.  Its dotlocks come from the monitor. */
+    int kept = 0;
+    for (int i = 0; i < n; i++)
+        if (groups[i] != spool_gid || spool_gid == acct->gid)
+            groups[kept++] = groups[i];
+    return become(acct->uid, acct->gid, groups, (size_t)kept, acct->name);
+}
+
+static void enter_preauth_sandbox(const struct config *cfg, const struct privsep_ids *ids)
+{
+    if (ids->privileged) {
+        if (chroot(cfg->empty_dir) != 0 || chdir("/") != 0) {
+            log_errno("pre-auth: chroot %s", cfg->empty_dir);
+            _exit(1);
+        }
+        if (become(ids->preauth_uid, ids->preauth_gid, &ids->preauth_gid, 1, cfg->preauth_user) != 0)
+            _exit(1);
+    }
+    harden();
+}
+
+/* The monitor keeps only what dotlocks need: preauth_user's uid and the
+ * spool directory's group. */
+static int drop_monitor(const struct config *cfg, const struct privsep_ids *ids)
+{
+    if (!ids->privileged)
+        return 0;
+    return become(ids->preauth_uid, ids->spool_gid, &ids->spool_gid, 1, cfg->preauth_user);
 }
 
 /*
@@ -139,8 +273,9 @@ static int handle_request(const struct monitor_spec *spec, char op, int *fd, int
     case JOURNAL_OPEN:
     case JOURNAL_CREATE:
     case JOURNAL_REMOVE: {
-        int r = journal_direct(spec->journal_path, (enum journal_op)op, spec->acct->uid,
-                               spec->acct->gid);
+        /* The journal belongs to the monitor's own uid; the session
+         * writes it through the descriptor it is given. */
+        int r = journal_direct(spec->journal_path, (enum journal_op)op, geteuid());
         if (r < 0)
             return errno;
         if (op != JOURNAL_REMOVE)
@@ -174,34 +309,265 @@ static void serve_requests(int chan, const struct monitor_spec *spec)
         log_warn("removed dotlock %s left by a session that ended holding it", spec->lock_path);
 }
 
-int privsep_run_session(const struct monitor_spec *spec, int *chan, const int *client_fds,
-                        int n_client_fds)
+/* ---- the login, between pre-auth child and monitor ---- */
+
+/*
+ * One SOCK_SEQPACKET message: user length (1 byte), password length and
+ * pipelined length (2 bytes each), then the three strings.  Answer: one
+ * byte, an enum verdict.
+ */
+#define CRED_MAX (5 + AUTH_MAX_USER + AUTH_MAX_PASS + NETIO_IN_BUF)
+
+static int preauth_verify(void *ctx, const char *user, const char *password,
+                          const char *pipelined, size_t npipelined)
 {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-        return log_errno("socketpair");
+    int chan = *(int *)ctx;
+    size_t ulen = strlen(user), plen = strlen(password);
+    if (ulen > AUTH_MAX_USER || plen > AUTH_MAX_PASS || npipelined > NETIO_IN_BUF)
+        return VERDICT_DENIED;
+    char msg[CRED_MAX];
+    msg[0] = (char)ulen;
+    msg[1] = (char)(plen >> 8);
+    msg[2] = (char)plen;
+    msg[3] = (char)(npipelined >> 8);
+    msg[4] = (char)npipelined;
+    memcpy(msg + 5, user, ulen);
+    memcpy(msg + 5 + ulen, password, plen);
+    memcpy(msg + 5 + ulen + plen, pipelined, npipelined);
+    size_t len = 5 + ulen + plen + npipelined;
+    ssize_t sent = send(chan, msg, len, MSG_NOSIGNAL);
+    secure_zero(msg, sizeof msg);
+    if (sent != (ssize_t)len)
+        return -1;
+    char verdict;
+    ssize_t n;
+    while ((n = recv(chan, &verdict, 1, 0)) < 0 && errno == EINTR)
+        ;
+    return n == 1 ? (unsigned char)verdict : -1;
+}
+
+struct login {
+    char user[AUTH_MAX_USER + 1];
+    char password[AUTH_MAX_PASS + 1];
+    char pipelined[NETIO_IN_BUF];
+    size_t npipelined;
+};
+
+/* Waits for the pre-auth child's next login; 0, or -1 when it is gone. */
+static int receive_login(int chan, struct login *l)
+{
+    char msg[CRED_MAX];
+    ssize_t n;
+    while ((n = recv(chan, msg, sizeof msg, 0)) < 0 && errno == EINTR)
+        ;
+    int rc = -1;
+    if (n >= 5) {
+        size_t ulen = (unsigned char)msg[0];
+        size_t plen = (size_t)(unsigned char)msg[1] << 8 | (unsigned char)msg[2];
+        size_t qlen = (size_t)(unsigned char)msg[3] << 8 | (unsigned char)msg[4];
+        if (ulen <= AUTH_MAX_USER && plen <= AUTH_MAX_PASS && qlen <= NETIO_IN_BUF &&
+            (size_t)n == 5 + ulen + plen + qlen) {
+            memcpy(l->user, msg + 5, ulen);
+            l->user[ulen] = '\0';
+            memcpy(l->password, msg + 5 + ulen, plen);
+            l->password[plen] = '\0';
+            memcpy(l->pipelined, msg + 5 + ulen + plen, qlen);
+            l->npipelined = qlen;
+            rc = 0;
+        }
+    }
+    secure_zero(msg, sizeof msg);
+    return rc;
+}
+
+/* The password check, in a child of its own: the shadow hash it reads
+ * dies with it.  Returns an auth_result; why says what to log. */
+struct auth_answer {
+    int result;
+    struct account acct;
+    char why[160];
+};
+
+static int check_password(const struct config *cfg, const struct login *l, struct account *acct,
+                          char *why, size_t whylen)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) {
+        snprintf(why, whylen, "pipe: %s", strerror(errno));
+        return AUTH_ERROR;
+    }
     pid_t pid = fork();
     if (pid < 0) {
-        close(sv[0]);
-        close(sv[1]);
-        return log_errno("fork (session)");
+        snprintf(why, whylen, "fork: %s", strerror(errno));
+        close(p[0]);
+        close(p[1]);
+        return AUTH_ERROR;
     }
     if (pid == 0) {
-        close(sv[0]);
-        if (privsep_drop(spec->acct) != 0)
-            _exit(1);
-        *chan = sv[1];
-        return 0;
+        close(p[0]);
+        harden();
+        struct auth_answer a;
+        memset(&a, 0, sizeof a);
+        a.result = auth_login(cfg, l->user, l->password, &a.acct, a.why, sizeof a.why);
+        _exit(write_all(p[1], &a, sizeof a) == 0 ? 0 : 1);
     }
-    privsep_child_pid = pid;
-    close(sv[1]);
-    for (int i = 0; i < n_client_fds; i++)
-        close(client_fds[i]);
-    serve_requests(sv[0], spec);
-    close(sv[0]);
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    close(p[1]);
+    struct auth_answer a;
+    size_t got = 0;
+    while (got < sizeof a) {
+        ssize_t n = read(p[0], (char *)&a + got, sizeof a - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(p[0]);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
         ;
-    privsep_child_pid = 0;
-    return 1;
+    if (got != sizeof a) {
+        snprintf(why, whylen, "the password check died");
+        return AUTH_ERROR;
+    }
+    a.why[sizeof a.why - 1] = '\0';
+    strlcpy_checked(why, a.why, whylen);
+    if (a.result == AUTH_OK)
+        *acct = a.acct;
+    return a.result;
+}
+
+/* Decides a login: password, then the claim on the mailbox. */
+static int decide(const struct config *cfg, const struct connection *conn, struct login *l,
+                  struct account *acct)
+{
+    char why[160] = "";
+    int r = check_password(cfg, l, acct, why, sizeof why);
+    secure_zero(l->password, sizeof l->password);
+    if (r == AUTH_ERROR) {
+        log_err("login error user=%s peer=%s: %s", l->user, conn->peer, why);
+        return VERDICT_TEMP;
+    }
+    if (r != AUTH_OK) {
+        log_warn("login failed user=%s peer=%s reason=\"%s\"", l->user, conn->peer, why);
+        return VERDICT_DENIED;
+    }
+    if (conn->claim) {
+        int claimed = conn->claim(conn->claim_ctx, acct->name);
+        if (claimed == 1) {
+            log_warn("user=%s peer=%s: refused, another session has the mailbox", acct->name,
+                     conn->peer);
+            return VERDICT_IN_USE;
+        }
+        if (claimed != 0)
+            return VERDICT_TEMP;
+    }
+    return VERDICT_OK;
+}
+
+/* ---- the session child and the monitor's service ---- */
+
+static void run_session_child(const struct config *cfg, const struct privsep_ids *ids,
+                              const struct connection *conn, const struct account *acct,
+                              const struct login *l, int chan)
+{
+    if (conn->master_fd >= 0)
+        close(conn->master_fd);     /* the monitor keeps the claim */
+    if (ids->privileged && privsep_drop(acct, ids->spool_gid) != 0)
+        _exit(1);
+    harden();
+    proctitle_set("session %s", acct->name);
+    struct session_env env = { .peer = conn->peer, .stop_flag = conn->stop_flag,
+                               .monitor_fd = chan };
+    session_transaction(cfg, conn->rfd, conn->wfd, acct, l->pipelined, l->npipelined, &env);
+    _exit(0);
+}
+
+/* Forks the session child and serves it until it exits. */
+static void start_session(const struct config *cfg, const struct privsep_ids *ids,
+                          const struct connection *conn, const struct account *acct,
+                          const struct login *l)
+{
+    char spool[4096], lock_path[4096 + 8];
+    char *journal_path = NULL;
+    if (snprintf(spool, sizeof spool, "%s/%s", cfg->spool_dir, acct->name) >= (int)sizeof spool ||
+        (journal_path = journal_path_for(spool)) == NULL) {
+        log_err("user=%s: spool path too long or out of memory", acct->name);
+        return;
+    }
+    snprintf(lock_path, sizeof lock_path, "%s.lock", spool);
+    struct monitor_spec spec = { .lock_path = lock_path, .journal_path = journal_path,
+                                 .stale_secs = cfg->dotlock_stale };
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        log_errno("socketpair");
+        free(journal_path);
+        return;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_errno("fork (session)");
+    } else if (pid == 0) {
+        close(sv[0]);
+        run_session_child(cfg, ids, conn, acct, l, sv[1]);
+    } else {
+        close(sv[1]);
+        close(conn->rfd);
+        if (conn->wfd != conn->rfd)
+            close(conn->wfd);
+        proctitle_set("monitor %s", acct->name);
+        if (drop_monitor(cfg, ids) == 0)
+            serve_requests(sv[0], &spec);
+        else
+            kill(pid, SIGTERM);      /* a monitor that keeps root serves no one */
+        close(sv[0]);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    free(journal_path);
+}
+
+void privsep_serve(const struct config *cfg, const struct privsep_ids *ids,
+                   const struct connection *conn)
+{
+    int cred[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cred) != 0) {
+        log_errno("socketpair (pre-auth)");
+        return;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_errno("fork (pre-auth)");
+        close(cred[0]);
+        close(cred[1]);
+        return;
+    }
+    if (pid == 0) {
+        close(cred[0]);
+        if (conn->master_fd >= 0)
+            close(conn->master_fd);
+        proctitle_set("pre-auth %s", conn->peer);
+        enter_preauth_sandbox(cfg, ids);
+        struct session_env env = { .peer = conn->peer, .stop_flag = conn->stop_flag,
+                                   .verify = preauth_verify, .verify_ctx = &cred[1],
+                                   .monitor_fd = -1 };
+        session_preauth(cfg, conn->rfd, conn->wfd, &env);
+        _exit(0);
+    }
+    close(cred[1]);
+    struct login l;
+    struct account acct;
+    int verdict = -1;
+    while (receive_login(cred[0], &l) == 0) {
+        verdict = decide(cfg, conn, &l, &acct);
+        char v = (char)verdict;
+        if (send(cred[0], &v, 1, MSG_NOSIGNAL) != 1 || verdict == VERDICT_OK ||
+            verdict == VERDICT_IN_USE)
+            break;
+    }
+    close(cred[0]);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    if (verdict == VERDICT_OK)
+        start_session(cfg, ids, conn, &acct, &l);
+    secure_zero(&l, sizeof l);
 }

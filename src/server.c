@@ -18,6 +18,7 @@
 #include "auth.h"
 #include "log.h"
 #include "privsep.h"
+#include "proctitle.h"
 #include "server.h"
 #include "session.h"
 #include "util.h"
@@ -54,6 +55,9 @@ struct worker {
 
 static volatile sig_atomic_t got_stop, got_hup, got_child, got_retire;
 
+/* Who the pre-auth child and the monitor become; set once at start-up. */
+static struct privsep_ids ids;
+
 static void on_stop(int sig) { (void)sig; got_stop = 1; }
 static void on_hup(int sig) { (void)sig; got_hup = 1; }
 static void on_child(int sig) { (void)sig; got_child = 1; }
@@ -63,12 +67,14 @@ static void on_child(int sig) { (void)sig; got_child = 1; }
  * SIGTERM is shutdown: sessions end politely too. */
 static void on_retire(int sig) { (void)sig; got_retire = 1; }
 
-/* In a worker, SIGTERM also reaches the session child it forked. */
+/* Each worker leads a process group with the pre-auth and session
+ * children it forks, so the master (root) can reach them all with one
+ * kill(-pid): the worker itself may no longer signal them once it has
+ * dropped to preauth_user. */
 static void on_worker_stop(int sig)
 {
+    (void)sig;
     got_stop = 1;
-    if (privsep_child_pid > 0)
-        kill(privsep_child_pid, sig);
 }
 
 static void set_handler(int sig, void (*fn)(int))
@@ -209,19 +215,17 @@ static void serve_connection(const struct config *cfg, int fd, const struct sock
     /* Replies are written whole; no need to let Nagle hold the last bit. */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     log_info("connect from %s", peer);
-    struct session_env env = { .peer = peer, .stop_flag = &got_stop, .claim = claim_mailbox,
-                               .claim_ctx = &chan, .private_fd = chan };
-    pid_t worker = getpid();
-    session_serve(cfg, fd, fd, &env);
+    struct connection conn = { .rfd = fd, .wfd = fd, .peer = peer, .stop_flag = &got_stop,
+                               .claim = claim_mailbox, .claim_ctx = &chan, .master_fd = chan };
+    privsep_serve(cfg, &ids, &conn);
     close(fd);
-    if (getpid() != worker)
-        _exit(0);                    /* a session child: the channel is not its own */
     char release = MSG_RELEASE;      /* before exit: the next login need not wait */
     (void)send(chan, &release, 1, MSG_NOSIGNAL);
 }
 
 static void worker_main(const struct config *cfg, const int *lfds, size_t nl, int chan)
 {
+    proctitle_set("worker (idle)");
     set_handler(SIGTERM, on_worker_stop);
     set_handler(SIGUSR1, on_retire);
     set_handler(SIGINT, SIG_IGN);
@@ -285,6 +289,8 @@ static void spawn_worker(struct pool *p, const struct config *cfg)
         return;
     }
     if (pid == 0) {
+        if (setpgid(0, 0) != 0)
+            log_errno("worker: setpgid");
         for (size_t i = 0; i < p->count; i++)
             close(p->w[i].chan);         /* other workers' business */
         close(sv[0]);
@@ -383,6 +389,7 @@ static void retire_idle(struct pool *p)
 
 static void reload(struct config *cfg, const char *path, struct pool *p)
 {
+    struct privsep_ids fresh_ids;
     if (path == NULL) {
         log_info("SIGHUP: no config file to re-read");
         return;
@@ -390,11 +397,13 @@ static void reload(struct config *cfg, const char *path, struct pool *p)
     struct config fresh;
     config_defaults(&fresh);
     char err[512];
-    if (config_load(&fresh, path, 1, err, sizeof err) != 0) {
+    if (config_load(&fresh, path, 1, err, sizeof err) != 0 ||
+        privsep_prepare(&fresh, &fresh_ids, err, sizeof err) != 0) {
         log_err("SIGHUP: keeping the old configuration: %s", err);
         config_free(&fresh);
         return;
     }
+    ids = fresh_ids;
     int listen_changed = fresh.listen_count != cfg->listen_count;
     for (size_t i = 0; !listen_changed && i < fresh.listen_count; i++)
         listen_changed = strcmp(fresh.listen[i], cfg->listen[i]) != 0;
@@ -416,7 +425,8 @@ static void shutdown_pool(struct pool *p)
 {
     log_info("shutting down: %zu workers", p->count);
     for (size_t i = 0; i < p->count; i++)
-        kill(p->w[i].pid, SIGTERM);
+        if (kill(-p->w[i].pid, SIGTERM) != 0)
+            kill(p->w[i].pid, SIGTERM);     /* not yet its own group */
     int64_t deadline = now_ms() + SHUTDOWN_GRACE_SECS * 1000;
     while (p->count > 0 && now_ms() < deadline) {
         reap_workers(p);
@@ -449,8 +459,21 @@ static int daemonize(void)
     return 0;
 }
 
+/* Start-up checks of the privilege separation; 0, or -1 (logged). */
+static int prepare_privsep(const struct config *cfg)
+{
+    char err[512];
+    if (privsep_prepare(cfg, &ids, err, sizeof err) != 0) {
+        log_err("refusing to start: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
 int server_run(struct config *cfg, const char *config_path, int foreground)
 {
+    if (prepare_privsep(cfg) != 0)
+        return 1;
     int lfds[CONFIG_MAX_LISTEN];
     size_t nl = server_listen(cfg, lfds, CONFIG_MAX_LISTEN);
     if (nl == 0)
@@ -464,6 +487,7 @@ int server_run(struct config *cfg, const char *config_path, int foreground)
     if (p.w == NULL || pfd == NULL)
         return log_errno("allocating the worker table") ? 1 : 1;
 
+    proctitle_set("master");
     set_handler(SIGTERM, on_stop);
     set_handler(SIGINT, on_stop);
     set_handler(SIGHUP, on_hup);
@@ -512,7 +536,10 @@ int server_inetd(const struct config *cfg)
     log_info("connect from %s (inetd)", peer);
     /* No master, so no table of logged-in mailboxes: a second session is
      * caught by UPDATE's check that the spool is still what it scanned. */
-    struct session_env env = { .peer = peer, .stop_flag = &got_stop, .private_fd = -1 };
-    session_serve(cfg, 0, 1, &env);
+    if (prepare_privsep(cfg) != 0)
+        return 1;
+    struct connection conn = { .rfd = 0, .wfd = 1, .peer = peer, .stop_flag = &got_stop,
+                               .master_fd = -1 };
+    privsep_serve(cfg, &ids, &conn);
     return 0;
 }

@@ -168,52 +168,23 @@ static enum reply cmd_user(struct session *s, const struct command_args *a)
     return say(s, REPLY_OK, "send PASS");
 }
 
+/* The session child's first act: the mailbox, and the answer to PASS. */
 static enum reply open_maildrop(struct session *s)
 {
     char path[4096];
     int n = snprintf(path, sizeof path, "%s/%s", s->cfg->spool_dir, s->acct.name);
     if (n < 0 || (size_t)n >= sizeof path)
         return say(s, REPLY_FATAL, "[SYS/PERM] mailbox path too long");
-    if (s->env->claim) {
-        int claimed = s->env->claim(s->env->claim_ctx, s->acct.name);
-        if (claimed == 1) {
-            log_warn("user=%s peer=%s: refused, another session has the mailbox", s->acct.name,
-                     s->peer);
-            return say(s, REPLY_FATAL, "[IN-USE] your mailbox is open in another session");
-        }
-        if (claimed != 0)
-            return say(s, REPLY_FATAL, "[SYS/TEMP] server busy, try again later");
-    }
-    int privileged = geteuid() == 0;
-    if (privileged) {
-        char lock_path[4096 + 8];
-        snprintf(lock_path, sizeof lock_path, "%s.lock", path);
-        char *journal_path = journal_path_for(path);
-        if (journal_path == NULL)
-            return say(s, REPLY_FATAL, "[SYS/TEMP] out of memory");
-        struct monitor_spec spec = { .acct = &s->acct, .lock_path = lock_path,
-                                     .journal_path = journal_path,
-                                     .stale_secs = s->cfg->dotlock_stale };
-        int fds[2] = { s->io.rfd, s->io.wfd };
-        int rc = privsep_run_session(&spec, &s->monitor_chan, fds, fds[0] == fds[1] ? 1 : 2);
-        free(journal_path);
-        if (rc == 1)
-            return REPLY_GONE;
-        if (rc < 0)
-            return say(s, REPLY_FATAL, "[SYS/TEMP] cannot start session, try again later");
-        if (s->env->private_fd >= 0)
-            close(s->env->private_fd);      /* the monitor keeps the claim */
-    }
     struct mailbox_opts o = {
         .lock_kinds = s->cfg->mbox_locks,
         .lock_timeout = s->cfg->lock_timeout,
         .dotlock_stale = s->cfg->dotlock_stale,
-        .dotlock = privileged ? privsep_dotlock : NULL,
-        .journal = privileged ? privsep_journal : NULL,
+        .dotlock = privsep_dotlock,
+        .journal = privsep_journal,
         .dotlock_ctx = &s->monitor_chan,
         .check_owner = 1,
+        .owner = geteuid(),     /* the account (or the invoking user) */
         .scan_flags = s->cfg->uidl_source == UIDL_SOURCE_X_UIDL ? MBOX_SCAN_X_UIDL : 0,
-        .owner = privileged ? s->acct.uid : geteuid(),
     };
     s->mailbox_open = 1;
     enum mb_status st = mailbox_open(&s->mb, path, &o);
@@ -228,30 +199,37 @@ static enum reply open_maildrop(struct session *s)
                (unsigned long long)count, count == 1 ? "" : "s", (unsigned long long)octets);
 }
 
+/* The pre-auth child's PASS: the monitor decides (privsep.h). */
 static enum reply cmd_pass(struct session *s, const struct command_args *a)
 {
     if (!s->have_user)
         return say(s, REPLY_ERR, "USER first");
     s->have_user = 0;
     char password[AUTH_MAX_PASS + 1];
-    enum auth_result r = AUTH_DENIED;
-    char why[160] = "password too long";
-    if (a->text_len <= AUTH_MAX_PASS) {
-        memcpy(password, a->text, a->text_len);
-        password[a->text_len] = '\0';
-        r = auth_login(s->cfg, s->user, password, &s->acct, why, sizeof why);
-        secure_zero(password, sizeof password);
-    }
+    size_t plen = a->text_len <= AUTH_MAX_PASS ? a->text_len : 0;
+    memcpy(password, a->text, plen);
+    password[plen] = '\0';
     secure_zero((char *)a->text, a->text_len);
-    if (r == AUTH_ERROR) {
-        log_err("login error user=%s peer=%s: %s", s->user, s->peer, why);
+    /* What was answered so far must reach the client before anyone else
+     * writes to it; the bytes after PASS travel with the login. */
+    netio_flush(&s->io);
+    size_t npending;
+    const char *pending = netio_pending(&s->io, &npending);
+    int verdict = a->text_len > AUTH_MAX_PASS ? VERDICT_DENIED
+                                               : s->env->verify(s->env->verify_ctx, s->user,
+                                                                password, pending, npending);
+    secure_zero(password, sizeof password);
+    switch (verdict) {
+    case VERDICT_OK:
+        return REPLY_GONE;
+    case VERDICT_DENIED:
+        return say(s, REPLY_ERR, "[AUTH] invalid user name or password");
+    case VERDICT_IN_USE:
+        s->end_reason = "in-use";
+        return say(s, REPLY_FATAL, "[IN-USE] your mailbox is open in another session");
+    default:
         return say(s, REPLY_ERR, "[SYS/TEMP] cannot check passwords now, try again later");
     }
-    if (r != AUTH_OK) {
-        log_warn("login failed user=%s peer=%s reason=\"%s\"", s->user, s->peer, why);
-        return say(s, REPLY_ERR, "[AUTH] invalid user name or password");
-    }
-    return open_maildrop(s);
 }
 
 /* ---- both states ---- */
@@ -509,28 +487,62 @@ static void log_session_end(const struct session *s)
              (long long)(ms % 1000), s->end_reason);
 }
 
-void session_serve(const struct config *cfg, int rfd, int wfd, const struct session_env *env)
+static int session_init(struct session *s, const struct config *cfg, int rfd, int wfd,
+                        const struct session_env *env)
+{
+    memset(s, 0, sizeof *s);
+    s->cfg = cfg;
+    s->env = env;
+    s->peer = env->peer;
+    s->state = STATE_AUTHORIZATION;
+    s->monitor_chan = env->monitor_fd;
+    s->start_ms = now_ms();
+    if (netio_init(&s->io, rfd, wfd, cfg->idle_timeout) != 0)
+        return -1;
+    s->io.stop_flag = env->stop_flag;
+    return 0;
+}
+
+static void session_end(struct session *s)
+{
+    if (s->end_reason != NULL) {     /* NULL: handed over to the session child */
+        netio_flush(&s->io);
+        log_session_end(s);
+    }
+    if (s->mailbox_open)
+        mailbox_close(&s->mb);
+    netio_free(&s->io);
+}
+
+void session_preauth(const struct config *cfg, int rfd, int wfd, const struct session_env *env)
 {
     struct session s;
-    memset(&s, 0, sizeof s);
-    s.cfg = cfg;
-    s.env = env;
-    s.peer = env->peer;
-    s.state = STATE_AUTHORIZATION;
-    s.monitor_chan = -1;
-    s.start_ms = now_ms();
-    if (netio_init(&s.io, rfd, wfd, cfg->idle_timeout) != 0)
+    if (session_init(&s, cfg, rfd, wfd, env) != 0)
         return;
-    s.io.stop_flag = env->stop_flag;
     netio_printf(&s.io, "+OK mboxpop3d ready\r\n");
     command_loop(&s);
-    if (s.end_reason != NULL) {     /* NULL: handed over to a session child */
-        netio_flush(&s.io);
-        log_session_end(&s);
+    session_end(&s);
+}
+
+void session_transaction(const struct config *cfg, int rfd, int wfd, const struct account *acct,
+                         const char *pipelined, size_t npipelined,
+                         const struct session_env *env)
+{
+    struct session s;
+    if (session_init(&s, cfg, rfd, wfd, env) != 0)
+        return;
+    s.acct = *acct;
+    if (netio_preload(&s.io, pipelined, npipelined) != 0) {
+        log_err("user=%s peer=%s: pipelined input too long", acct->name, s.peer);
+        s.end_reason = "error";
+    } else {
+        s.text[0] = '\0';
+        enum reply r = open_maildrop(&s);
+        write_status(&s, r == REPLY_OK);
+        if (r == REPLY_OK)
+            command_loop(&s);
+        else if (s.end_reason == NULL)
+            s.end_reason = "error";
     }
-    if (s.mailbox_open)
-        mailbox_close(&s.mb);
-    if (s.monitor_chan >= 0)
-        close(s.monitor_chan);
-    netio_free(&s.io);
+    session_end(&s);
 }

@@ -10,10 +10,18 @@ rm -rf "$dir"
 mkdir -p "$dir/spool"
 
 uid=$(id -u) gid=$(id -g)
+extra=""
 if [ "$uid" -eq 0 ]; then
-    # As root the session drops to the account, which must not be root.
+    # As root the session drops to the account, which must not be root,
+    # and the pre-auth child and monitor need an unprivileged user; the
+    # monitor makes dotlocks with the spool directory's group.
     uid=$(id -u nobody) gid=$(id -g nobody)
-    chmod 755 "$dir" "$dir/spool"
+    chmod 755 "$dir"
+    chown root:mail "$dir/spool"
+    chmod 2775 "$dir/spool"
+    mkdir -p "$dir/empty"
+    extra="preauth_user = nobody
+empty_dir = $dir/empty"
 fi
 hash=$("$top/build/tests/mkhash" "$password")
 printf '%s:%s:%s:%s:Demo User:%s:/bin/sh\n' "$user" "$hash" "$uid" "$gid" "$dir" >"$dir/passwd"
@@ -37,6 +45,7 @@ cat >"$dir/mboxpop3d.conf" <<CONF
 listen = 127.0.0.1:$port
 spool_dir = $dir/spool
 passwd_file = $dir/passwd
+$extra
 CONF
 
 cat <<MSG

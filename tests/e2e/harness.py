@@ -713,6 +713,11 @@ class Env:
         self.spool_dir = self.dir / "spool"
         self.spool_dir.mkdir()
         os.chmod(self.spool_dir, 0o755)
+        if os.geteuid() == 0:
+            # Like Debian's /var/mail: the monitor makes dotlocks with the
+            # directory's group, as preauth_user (privsep.h).
+            os.chown(self.spool_dir, 0, grp.getgrnam("mail").gr_gid)
+            os.chmod(self.spool_dir, 0o2775)
         self.passwd = self.dir / "passwd"
         self.accounts = make_accounts()
         self._pool = [a for n, a in self.accounts.items()
@@ -744,6 +749,10 @@ class Env:
             "max_spare": "4",
             "max_children": "40",
             "mbox_locks": "fcntl dotlock",
+            # As root: the pre-auth child and the monitor run as nobody,
+            # chrooted to an empty directory of the test's own.
+            "preauth_user": "nobody",
+            "empty_dir": str(self.dir / "empty"),
         }
 
     def write_conf(self, path, settings, header="# mboxpop3d e2e test config\n"):

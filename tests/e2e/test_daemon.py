@@ -3,6 +3,7 @@ timeout, SIGTERM, and (as root) the privilege drop of session processes."""
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -291,6 +292,11 @@ class Signals(POP3TestCase):
     def test_sighup_rereads_config(self):
         other = self.env.dir / "spool-hup"
         other.mkdir(mode=0o755)
+        if os.geteuid() == 0:       # dotlocks need the directory's group
+            shutil.copystat(self.env.spool_dir, other)
+            st = os.stat(self.env.spool_dir)
+            os.chown(other, st.st_uid, st.st_gid)
+            os.chmod(other, st.st_mode & 0o7777)
         d = Daemon(self.env, "hup").start()
         try:
             acct = self.new_mailbox(fixtures.simple(1))
