@@ -38,6 +38,8 @@ struct config {
     unsigned min_spare;               /* idle pre-forked workers kept */
     unsigned max_spare;               /* idle workers above this retire */
     unsigned max_children;            /* workers in all */
+    unsigned max_per_ip;              /* connections per address (/64), 0: any */
+    unsigned max_session_time;        /* seconds from connect, 0: no cap */
     unsigned lock_timeout;            /* seconds to wait for spool locks */
     unsigned dotlock_stale;           /* seconds before a dotlock is stale */
     unsigned mbox_locks;              /* LOCK_KIND_* set */

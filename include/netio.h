@@ -38,7 +38,8 @@ enum netio_status {
     NETIO_EOF,        /* client closed (a partial last line is dropped) */
     NETIO_TIMEOUT,    /* nothing for timeout_secs */
     NETIO_ERROR,      /* read/write error, errno set */
-    NETIO_INTERRUPTED /* a signal asked us to stop (see netio_stop_flag) */
+    NETIO_INTERRUPTED,/* a signal asked us to stop (see stop_flag) */
+    NETIO_EXPIRED     /* past expires_ms: the session's time is up */
 };
 
 struct netio {
@@ -52,6 +53,7 @@ struct netio {
     int write_failed;           /* sticky */
     uint64_t bytes_out;
     const volatile sig_atomic_t *stop_flag; /* optional: set by a signal handler */
+    int64_t expires_ms;         /* optional: now_ms() deadline for everything */
 };
 
 int netio_init(struct netio *io, int rfd, int wfd, unsigned timeout_secs);

@@ -59,6 +59,7 @@ struct connection {
     int rfd, wfd;               /* the client (one socket, or stdin/stdout) */
     const char *peer;
     const volatile sig_atomic_t *stop_flag;
+    const volatile sig_atomic_t *shed_flag;  /* pre-auth closed for room */
     claim_fn claim;             /* NULL: no table of mailboxes (inetd) */
     void *claim_ctx;
     int master_fd;              /* closed in every child, or -1 */

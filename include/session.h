@@ -40,6 +40,8 @@ typedef int (*verify_fn)(void *ctx, const char *user, const char *password,
 struct session_env {
     const char *peer;                        /* client address, for the log */
     const volatile sig_atomic_t *stop_flag;  /* set to end politely (shutdown) */
+    const volatile sig_atomic_t *shed_flag;  /* set with stop_flag: closed to
+                                                make room (pre-auth only) */
     verify_fn verify;                        /* pre-auth: who checks PASS */
     void *verify_ctx;
     int monitor_fd;                          /* session: the monitor channel */

@@ -37,6 +37,8 @@ static const struct setting settings[] = {
     { "min_spare", SET_COUNT, FIELD(min_spare), "2", 0, 1000 },
     { "max_spare", SET_COUNT, FIELD(max_spare), "8", 1, 1000 },
     { "max_children", SET_COUNT, FIELD(max_children), "100", 1, 100000 },
+    { "max_per_ip", SET_COUNT, FIELD(max_per_ip), "10", 0, 100000 },
+    { "max_session_time", SET_SECONDS, FIELD(max_session_time), "7200", 0, 604800 },
     { "lock_timeout", SET_SECONDS, FIELD(lock_timeout), "30", 0, 3600 },
     { "dotlock_stale", SET_SECONDS, FIELD(dotlock_stale), "120", 10, 86400 },
     { "mbox_locks", SET_LOCKS, FIELD(mbox_locks), "fcntl dotlock", 0, 0 },

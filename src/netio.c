@@ -54,9 +54,14 @@ static enum netio_status wait_fd(struct netio *io, int fd, short events)
     for (;;) {
         if (io->stop_flag && *io->stop_flag)
             return NETIO_INTERRUPTED;
-        int64_t left = deadline - now_ms();
+        int64_t now = now_ms();
+        if (io->expires_ms && now >= io->expires_ms)
+            return NETIO_EXPIRED;
+        int64_t left = deadline - now;
         if (left <= 0)
             return NETIO_TIMEOUT;
+        if (io->expires_ms && io->expires_ms - now < left)
+            left = io->expires_ms - now;
         struct pollfd pfd = { .fd = fd, .events = events };
         int n = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
         if (n > 0)

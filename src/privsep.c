@@ -475,6 +475,7 @@ static void run_session_child(const struct config *cfg, const struct privsep_ids
     if (ids->privileged && privsep_drop(acct, ids->spool_gid) != 0)
         _exit(1);
     harden();
+    signal(SIGUSR2, SIG_IGN);        /* shedding is for pre-auth connections */
     proctitle_set("session %s", acct->name);
     struct session_env env = { .peer = conn->peer, .stop_flag = conn->stop_flag,
                                .monitor_fd = chan };
@@ -548,8 +549,8 @@ void privsep_serve(const struct config *cfg, const struct privsep_ids *ids,
         proctitle_set("pre-auth %s", conn->peer);
         enter_preauth_sandbox(cfg, ids);
         struct session_env env = { .peer = conn->peer, .stop_flag = conn->stop_flag,
-                                   .verify = preauth_verify, .verify_ctx = &cred[1],
-                                   .monitor_fd = -1 };
+                                   .shed_flag = conn->shed_flag, .verify = preauth_verify,
+                                   .verify_ctx = &cred[1], .monitor_fd = -1 };
         session_preauth(cfg, conn->rfd, conn->wfd, &env);
         _exit(0);
     }

@@ -1,4 +1,5 @@
 /* server.c - listeners, the pre-forked worker pool, signals; see server.h. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -34,11 +35,12 @@
  * use).  The master forgets a worker's claim when the worker exits, so a
  * claim cannot outlive a crash.
  */
-#define MSG_BUSY 'B'
-#define MSG_CLAIM 'L'
+#define MSG_BUSY 'B'            /* + the client's address key */
+#define MSG_CLAIM 'L'           /* + user */
 #define MSG_RELEASE 'U'
-#define MSG_CLAIMED 'K'
-#define MSG_IN_USE 'I'
+#define MSG_CLAIMED 'K'         /* yes (to B and L) */
+#define MSG_IN_USE 'I'          /* no: mailbox claimed (to L) */
+#define MSG_TOO_MANY 'X'        /* no: max_per_ip reached (to B) */
 #define CLAIM_REPLY_TIMEOUT_MS 10000
 /* A client that QUITs and logs in again at once can reach the master
  * before the old session's worker has exited; such a claim waits this
@@ -46,10 +48,21 @@
 #define CLAIM_WAIT_MS 1500
 #define CLAIM_RETRY_MS 50
 
+/* Pre-auth connections are the first to go when the pool runs short
+ * (a slowloris attack is made of them): past this share of max_children
+ * busy, the oldest pre-auth connection older than the grace is closed. */
+#define SHED_PERCENT 80
+#define SHED_GRACE_MS 5000
+
+enum worker_state { W_IDLE, W_RETIRING, W_PREAUTH, W_SESSION };
+
 struct worker {
     pid_t pid;
-    int busy;
+    enum worker_state state;
+    int64_t since_ms;              /* when it accepted its connection */
+    int shed;                      /* told to close its pre-auth connection */
     int chan;                      /* master's end of the channel */
+    char addr[64];                 /* client address key (max_per_ip) */
     char user[AUTH_MAX_USER + 1];  /* claimed mailbox, or "" */
 };
 
@@ -66,6 +79,12 @@ static void on_child(int sig) { (void)sig; got_child = 1; }
  * worker that has accepted a connection ignores it and serves on.
  * SIGTERM is shutdown: sessions end politely too. */
 static void on_retire(int sig) { (void)sig; got_retire = 1; }
+
+/* SIGUSR2, from the master when the pool runs short: a pre-auth
+ * connection is closed (its session child, if it just logged in,
+ * ignores it). */
+static volatile sig_atomic_t got_shed;
+static void on_shed(int sig) { (void)sig; got_shed = 1; got_stop = 1; }
 
 /* Each worker leads a process group with the pre-auth and session
  * children it forks, so the master (root) can reach them all with one
@@ -158,23 +177,22 @@ static void peer_name(const struct sockaddr_storage *sa, socklen_t len, char *ou
     strlcpy_checked(out, h, size);
 }
 
-/* One claim: ask the master, wait for the answer (0 claimed, 1 in use). */
-static int claim_once(int chan, const char *user)
+/* Sends the master one request and waits for its one-byte answer. */
+static int ask_master(int chan, char type, const char *payload, size_t n)
 {
-    char msg[1 + AUTH_MAX_USER];
-    size_t n = strlen(user);
-    if (n > AUTH_MAX_USER)
+    char msg[1 + AUTH_MAX_USER + 64];
+    if (n > sizeof msg - 1)
         return -1;
-    msg[0] = MSG_CLAIM;
-    memcpy(msg + 1, user, n);
+    msg[0] = type;
+    memcpy(msg + 1, payload, n);
     if (send(chan, msg, n + 1, MSG_NOSIGNAL) != (ssize_t)(n + 1))
-        return log_errno("asking the master for mailbox %s", user);
+        return log_errno("asking the master");
     struct pollfd pfd = { .fd = chan, .events = POLLIN };
     int64_t deadline = now_ms() + CLAIM_REPLY_TIMEOUT_MS;
     for (;;) {
         int64_t left = deadline - now_ms();
         if (left <= 0) {
-            log_err("the master did not answer the claim for %s", user);
+            log_err("the master did not answer");
             return -1;
         }
         int r = poll(&pfd, 1, (int)left);
@@ -185,11 +203,18 @@ static int claim_once(int chan, const char *user)
         char reply;
         ssize_t got = recv(chan, &reply, 1, 0);
         if (got == 1)
-            return reply == MSG_CLAIMED ? 0 : reply == MSG_IN_USE ? 1 : -1;
+            return (unsigned char)reply;
         if (got < 0 && errno == EINTR)
             continue;
         return log_errno("reading the master's answer");
     }
+}
+
+/* One claim (0 claimed, 1 in use, -1 no answer). */
+static int claim_once(int chan, const char *user)
+{
+    int r = ask_master(chan, MSG_CLAIM, user, strlen(user));
+    return r == MSG_CLAIMED ? 0 : r == MSG_IN_USE ? 1 : -1;
 }
 
 /* The worker's side of a claim (a claim_fn). */
@@ -206,17 +231,52 @@ static int claim_mailbox(void *ctx, const char *user)
     }
 }
 
+/* The key max_per_ip counts by: the address, or its /64 for IPv6. */
+static void address_key(const struct sockaddr_storage *sa, const char *peer, char *key,
+                        size_t size)
+{
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+    if (sa->ss_family != AF_INET6 || IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+        strlcpy_checked(key, peer, size);
+        return;
+    }
+    struct in6_addr net = s6->sin6_addr;
+    memset(net.s6_addr + 8, 0, 8);
+    char text[INET6_ADDRSTRLEN];
+    if (inet_ntop(AF_INET6, &net, text, sizeof text) == NULL)
+        strlcpy_checked(text, peer, sizeof text);
+    snprintf(key, size, "%s/64", text);
+}
+
+/* Refuses a connection outright: one line, then close. */
+static void refuse(int fd, const char *why)
+{
+    char line[160];
+    int n = snprintf(line, sizeof line, "-ERR [SYS/TEMP] %s, try again later\r\n", why);
+    (void)send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    close(fd);
+}
+
 static void serve_connection(const struct config *cfg, int fd, const struct sockaddr_storage *sa,
                              socklen_t salen, int chan)
 {
-    char peer[NI_MAXHOST];
+    char peer[NI_MAXHOST], key[64];
     peer_name(sa, salen, peer, sizeof peer);
+    address_key(sa, peer, key, sizeof key);
+    int verdict = ask_master(chan, MSG_BUSY, key, strlen(key));
+    if (verdict == MSG_TOO_MANY) {
+        log_warn("refused %s: more than max_per_ip=%u connections from %s", peer,
+                 cfg->max_per_ip, key);
+        refuse(fd, "too many connections from your address");
+        return;
+    }
     int one = 1;
     /* Replies are written whole; no need to let Nagle hold the last bit. */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     log_info("connect from %s", peer);
     struct connection conn = { .rfd = fd, .wfd = fd, .peer = peer, .stop_flag = &got_stop,
-                               .claim = claim_mailbox, .claim_ctx = &chan, .master_fd = chan };
+                               .shed_flag = &got_shed, .claim = claim_mailbox,
+                               .claim_ctx = &chan, .master_fd = chan };
     privsep_serve(cfg, &ids, &conn);
     close(fd);
     char release = MSG_RELEASE;      /* before exit: the next login need not wait */
@@ -228,6 +288,7 @@ static void worker_main(const struct config *cfg, const int *lfds, size_t nl, in
     proctitle_set("worker (idle)");
     set_handler(SIGTERM, on_worker_stop);
     set_handler(SIGUSR1, on_retire);
+    set_handler(SIGUSR2, on_shed);
     set_handler(SIGINT, SIG_IGN);
     set_handler(SIGHUP, SIG_IGN);
     set_handler(SIGCHLD, SIG_DFL);
@@ -253,9 +314,6 @@ static void worker_main(const struct config *cfg, const int *lfds, size_t nl, in
                 continue;   /* EAGAIN: another worker took it */
             }
             set_handler(SIGUSR1, SIG_IGN);     /* busy now: retiring is for idle workers */
-            char busy = MSG_BUSY;
-            if (send(chan, &busy, 1, MSG_NOSIGNAL) != 1)
-                log_errno("worker: telling the master");
             for (size_t j = 0; j < nl; j++)
                 close(lfds[j]);
             serve_connection(cfg, fd, &sa, salen, chan);
@@ -335,35 +393,102 @@ static int mailbox_claimed(const struct pool *p, const char *user)
 }
 
 /* Reads what one worker says and answers claims. */
-static void read_worker(struct pool *p, struct worker *w)
+static int is_busy(const struct worker *w)
 {
-    char msg[1 + AUTH_MAX_USER + 1];
+    return w->state == W_PREAUTH || w->state == W_SESSION;
+}
+
+static unsigned connections_from(const struct pool *p, const char *key)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < p->count; i++)
+        n += is_busy(&p->w[i]) && strcmp(p->w[i].addr, key) == 0;
+    return n;
+}
+
+static void answer(struct worker *w, char reply)
+{
+    if (send(w->chan, &reply, 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
+        log_errno("answering worker %ld", (long)w->pid);
+}
+
+/* Reads what one worker says and answers its requests. */
+static void read_worker(struct pool *p, struct worker *w, const struct config *cfg)
+{
+    char msg[1 + AUTH_MAX_USER + 64];
     ssize_t n;
-    while ((n = recv(w->chan, msg, sizeof msg, 0)) > 0) {
+    while ((n = recv(w->chan, msg, sizeof msg - 1, 0)) > 0) {
+        msg[n] = '\0';
+        const char *arg = msg + 1;
         if (msg[0] == MSG_BUSY) {
-            w->busy = 1;
+            w->state = W_PREAUTH;
+            w->since_ms = now_ms();
+            strlcpy_checked(w->addr, arg, sizeof w->addr);
+            int over = cfg->max_per_ip && connections_from(p, w->addr) > cfg->max_per_ip;
+            if (over)
+                w->addr[0] = '\0';        /* refused: it does not count */
+            answer(w, over ? MSG_TOO_MANY : MSG_CLAIMED);
         } else if (msg[0] == MSG_RELEASE) {
             w->user[0] = '\0';
         } else if (msg[0] == MSG_CLAIM && n >= 2 && (size_t)n <= 1 + AUTH_MAX_USER) {
-            char user[AUTH_MAX_USER + 1];
-            memcpy(user, msg + 1, (size_t)n - 1);
-            user[n - 1] = '\0';
-            int taken = w->user[0] == '\0' && !mailbox_claimed(p, user) ? 0 : 1;
-            if (!taken)
-                strlcpy_checked(w->user, user, sizeof w->user);
-            char reply = taken ? MSG_IN_USE : MSG_CLAIMED;
-            if (send(w->chan, &reply, 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
-                log_errno("answering worker %ld", (long)w->pid);
+            int taken = w->user[0] != '\0' || mailbox_claimed(p, arg);
+            if (!taken) {
+                strlcpy_checked(w->user, arg, sizeof w->user);
+                w->state = W_SESSION;
+            }
+            answer(w, taken ? MSG_IN_USE : MSG_CLAIMED);
+        }
+    }
+}
+
+/* When the pool runs short, closes the oldest pre-auth connection. */
+static void shed_preauth(struct pool *p, const struct config *cfg)
+{
+    size_t busy = 0;
+    for (size_t i = 0; i < p->count; i++)
+        busy += is_busy(&p->w[i]);
+    if (busy * 100 < (size_t)cfg->max_children * SHED_PERCENT)
+        return;
+    struct worker *oldest = NULL;
+    int64_t now = now_ms();
+    for (size_t i = 0; i < p->count; i++) {
+        struct worker *w = &p->w[i];
+        if (w->state == W_PREAUTH && !w->shed && now - w->since_ms >= SHED_GRACE_MS &&
+            (oldest == NULL || w->since_ms < oldest->since_ms))
+            oldest = w;
+    }
+    if (oldest == NULL)
+        return;
+    log_warn("pool nearly full (%zu of max_children=%u busy): closing the pre-auth "
+             "connection from %s, open %lld s without a login", busy, cfg->max_children,
+             oldest->addr, (long long)((now - oldest->since_ms) / 1000));
+    oldest->shed = 1;
+    if (kill(-oldest->pid, SIGUSR2) != 0)
+        log_errno("signalling worker %ld", (long)oldest->pid);
+}
+
+/* With every worker busy and max_children reached, the master answers
+ * new connections itself, at once, instead of letting them hang. */
+static void refuse_overflow(const int *lfds, size_t nl, const struct pollfd *pfd,
+                            const struct config *cfg)
+{
+    for (size_t i = 0; i < nl; i++) {
+        if (!(pfd[i].revents & POLLIN))
+            continue;
+        int fd;
+        while ((fd = accept4(lfds[i], NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+            log_warn("refused a connection: max_children=%u reached", cfg->max_children);
+            refuse(fd, "too many connections");
         }
     }
 }
 
 /* Keeps min_spare..max_spare idle workers, max_children in all. */
-static void balance_pool(struct pool *p, const struct config *cfg)
+static size_t balance_pool(struct pool *p, const struct config *cfg)
 {
     size_t idle = 0;
     for (size_t i = 0; i < p->count; i++)
-        idle += !p->w[i].busy;
+        idle += p->w[i].state == W_IDLE;
     while (idle < cfg->min_spare && p->count < cfg->max_children && p->count < p->cap) {
         spawn_worker(p, cfg);
         idle++;
@@ -371,19 +496,20 @@ static void balance_pool(struct pool *p, const struct config *cfg)
     if (idle == 0 && p->count < cfg->max_children && p->count < p->cap)
         spawn_worker(p, cfg);          /* min_spare = 0: still one to accept */
     for (size_t i = 0; i < p->count && idle > cfg->max_spare; i++)
-        if (!p->w[i].busy) {
+        if (p->w[i].state == W_IDLE) {
             kill(p->w[i].pid, SIGUSR1);
-            p->w[i].busy = 1;          /* retiring: no longer counted idle */
+            p->w[i].state = W_RETIRING;
             idle--;
         }
+    return idle;
 }
 
 static void retire_idle(struct pool *p)
 {
     for (size_t i = 0; i < p->count; i++)
-        if (!p->w[i].busy) {
+        if (p->w[i].state == W_IDLE) {
             kill(p->w[i].pid, SIGUSR1);
-            p->w[i].busy = 1;
+            p->w[i].state = W_RETIRING;
         }
 }
 
@@ -483,7 +609,7 @@ int server_run(struct config *cfg, const char *config_path, int foreground)
     struct pool p = { .lfds = lfds, .nl = nl };
     p.cap = cfg->max_children * 2 + 16;    /* retiring workers linger briefly */
     p.w = calloc(p.cap, sizeof *p.w);
-    struct pollfd *pfd = calloc(p.cap, sizeof *pfd);
+    struct pollfd *pfd = calloc(p.cap + CONFIG_MAX_LISTEN, sizeof *pfd);
     if (p.w == NULL || pfd == NULL)
         return log_errno("allocating the worker table") ? 1 : 1;
 
@@ -496,15 +622,21 @@ int server_run(struct config *cfg, const char *config_path, int foreground)
              nl, cfg->min_spare, cfg->max_spare, cfg->max_children);
 
     while (!got_stop) {
-        balance_pool(&p, cfg);
+        size_t idle = balance_pool(&p, cfg);
+        shed_preauth(&p, cfg);
         size_t n = p.count;
         for (size_t i = 0; i < n; i++)
             pfd[i] = (struct pollfd){ .fd = p.w[i].chan, .events = POLLIN };
-        if (poll(pfd, n, 1000) < 0 && errno != EINTR)
+        size_t nl_polled = idle == 0 && p.count >= cfg->max_children ? nl : 0;
+        for (size_t i = 0; i < nl_polled; i++)
+            pfd[n + i] = (struct pollfd){ .fd = lfds[i], .events = POLLIN };
+        if (poll(pfd, n + nl_polled, 1000) < 0 && errno != EINTR)
             log_errno("master: poll");
         for (size_t i = 0; i < n && i < p.count; i++)
             if (pfd[i].revents & POLLIN)
-                read_worker(&p, &p.w[i]);
+                read_worker(&p, &p.w[i], cfg);
+        if (nl_polled)
+            refuse_overflow(lfds, nl, pfd + n, cfg);
         if (got_child) {
             got_child = 0;
             reap_workers(&p);

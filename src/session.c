@@ -461,8 +461,20 @@ static void command_loop(struct session *s)
             s->end_reason = "timeout";
             return;
         case NETIO_INTERRUPTED:
-            netio_printf(&s->io, "-ERR [SYS/TEMP] server shutting down, nothing deleted\r\n");
-            s->end_reason = "shutdown";
+            if (s->env->shed_flag && *s->env->shed_flag) {
+                netio_printf(&s->io, "-ERR [SYS/TEMP] server busy: closing connections "
+                                     "that have not logged in\r\n");
+                s->end_reason = "shed";
+            } else {
+                netio_printf(&s->io, "-ERR [SYS/TEMP] server shutting down, nothing "
+                                     "deleted\r\n");
+                s->end_reason = "shutdown";
+            }
+            return;
+        case NETIO_EXPIRED:
+            netio_printf(&s->io, "-ERR [SYS/TEMP] session time limit reached, nothing "
+                                 "deleted\r\n");
+            s->end_reason = "session-time";
             return;
         case NETIO_EOF:
         case NETIO_ERROR:
@@ -500,6 +512,8 @@ static int session_init(struct session *s, const struct config *cfg, int rfd, in
     if (netio_init(&s->io, rfd, wfd, cfg->idle_timeout) != 0)
         return -1;
     s->io.stop_flag = env->stop_flag;
+    if (cfg->max_session_time)
+        s->io.expires_ms = s->start_ms + (int64_t)cfg->max_session_time * 1000;
     return 0;
 }
 

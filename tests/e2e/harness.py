@@ -749,6 +749,9 @@ class Env:
             "max_spare": "4",
             "max_children": "40",
             "mbox_locks": "fcntl dotlock",
+            # Every test client comes from 127.0.0.1: no per-address cap
+            # unless a test sets one.
+            "max_per_ip": "0",
             # As root: the pre-auth child and the monitor run as nobody,
             # chrooted to an empty directory of the test's own.
             "preauth_user": "nobody",
