@@ -46,6 +46,8 @@ struct config {
     unsigned uidl_source;             /* UIDL_SOURCE_* */
     char *preauth_user;               /* runs the pre-auth child and monitor */
     char *empty_dir;                  /* the pre-auth child's chroot */
+    char *proxy_trusted;              /* CIDRs that may send PROXY headers */
+    char *pid_file;                   /* written when daemonized */
 };
 
 void config_defaults(struct config *cfg);

@@ -103,6 +103,7 @@ struct mailbox_opts {
     uid_t owner;
     unsigned scan_flags;    /* MBOX_SCAN_* */
     int no_recovery;        /* read-only use (-U): refuse if a journal waits */
+    int read_only;          /* open O_RDONLY (no UPDATE possible) */
 };
 
 struct mailbox {

@@ -2,10 +2,11 @@
  * server.h - the standalone server: listeners (IPv4 and IPv6) and the
  * master that keeps a pool of pre-forked workers.
  *
- * Shape (DESIGN.md): the master binds the listeners and never talks to a
- * client.  Workers are forked ahead of demand and wait in accept(); a
- * worker that accepts a connection reports itself busy on the status
- * pipe, serves that one session and exits, and the master forks
+ * Shape (the project's design notes, DESIGN.md): the master binds the
+ * listeners and talks to a client only to refuse it when max_children is
+ * reached.  Workers are forked ahead of demand and wait in accept(); a
+ * worker that accepts a connection reports itself busy on its channel to
+ * the master, serves that one session and exits, and the master forks
  * replacements so that min_spare idle workers are ready, never more than
  * max_children in all.  SIGTERM/SIGINT: stop accepting, let sessions end
  * politely (an UPDATE in progress always completes), exit.  SIGHUP:

@@ -8,10 +8,11 @@
 #include <string.h>
 
 #include "config.h"
+#include "proxy.h"
 #include "util.h"
 
 enum setting_type { SET_STRING, SET_PATH, SET_SECONDS, SET_COUNT, SET_LISTEN, SET_LOCKS,
-                    SET_UIDL_SOURCE };
+                    SET_UIDL_SOURCE, SET_CIDRS };
 
 struct setting {
     const char *name;
@@ -45,6 +46,8 @@ static const struct setting settings[] = {
     { "uidl_source", SET_UIDL_SOURCE, FIELD(uidl_source), "popa3d", 0, 0 },
     { "preauth_user", SET_STRING, FIELD(preauth_user), "mboxpop3d", 0, 0 },
     { "empty_dir", SET_PATH, FIELD(empty_dir), "/run/mboxpop3d/empty", 0, 0 },
+    { "proxy_trusted", SET_CIDRS, FIELD(proxy_trusted), "", 0, 0 },
+    { "pid_file", SET_PATH, FIELD(pid_file), "/run/mboxpop3d.pid", 0, 0 },
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
@@ -168,6 +171,22 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
         return set_listen(cfg, value, err, errlen);
     case SET_LOCKS:
         return set_locks((unsigned *)(void *)field, value, err, errlen);
+    case SET_CIDRS: {
+        char why[160];
+        if (cidr_list_check(value, why, sizeof why) != 0) {
+            snprintf(err, errlen, "%s: %s", key, why);
+            return -1;
+        }
+        char *copy = value[0] ? strdup(value) : NULL;
+        if (value[0] && copy == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        char **slot = (char **)(void *)field;
+        free(*slot);
+        *slot = copy;
+        return 0;
+    }
     case SET_UIDL_SOURCE:
         if (strcmp(value, "popa3d") != 0 && strcmp(value, "x-uidl") != 0) {
             snprintf(err, errlen, "uidl_source is popa3d or x-uidl, not '%s'", value);
@@ -177,7 +196,8 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
         return 0;
     case SET_STRING:
     case SET_PATH: {
-        if (value[0] == '\0' && s->offset != FIELD(passwd_file)) {
+        if (value[0] == '\0' && s->offset != FIELD(passwd_file) &&
+            s->offset != FIELD(pid_file)) {
             snprintf(err, errlen, "%s needs a value", key);
             return -1;
         }
@@ -229,6 +249,8 @@ void config_free(struct config *cfg)
     free(cfg->passwd_file);
     free(cfg->preauth_user);
     free(cfg->empty_dir);
+    free(cfg->proxy_trusted);
+    free(cfg->pid_file);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -353,6 +375,7 @@ void config_print(const struct config *cfg, FILE *out)
                   out);
             break;
         case SET_STRING:
+        case SET_CIDRS:
         case SET_PATH: {
             const char *v = *(char *const *)(const void *)field;
             fputs(v ? v : "", out);

@@ -223,12 +223,21 @@ int mbox_update_plan(const struct mbox_index *idx, uint64_t file_size, struct up
         else
             plan->runs[plan->nruns++] = (struct upd_run){ start, end - start };
     }
+    /* The journal holds two windows: no bigger than what moves. */
+    uint64_t total = 0;
+    for (size_t i = 0; i < plan->nruns; i++)
+        total += plan->runs[i].len;
+    if (total < plan->window)
+        plan->window = (uint32_t)((total + 4095) / 4096 * 4096);
+    if (plan->window == 0)
+        plan->window = 4096;
     return 0;
 }
 
 static enum mb_status open_spool(struct mailbox *mb, const struct mailbox_opts *o)
 {
-    mb->fd = open(mb->path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    mb->fd = open(mb->path, (o->read_only ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_NONBLOCK |
+                                O_NOCTTY | O_CLOEXEC);
     if (mb->fd < 0) {
         if (errno == ENOENT)
             return MB_OK;       /* no mail yet: an empty mailbox */

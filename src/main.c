@@ -75,6 +75,7 @@ static int list_spool(const struct config *cfg, const char *path)
         .dotlock_stale = cfg->dotlock_stale,
         .scan_flags = cfg->uidl_source == UIDL_SOURCE_X_UIDL ? MBOX_SCAN_X_UIDL : 0,
         .no_recovery = 1,
+        .read_only = 1,
     };
     struct mailbox mb;
     enum mb_status r = mailbox_open(&mb, path, &o);
@@ -86,8 +87,8 @@ static int list_spool(const struct config *cfg, const char *path)
     uint64_t total = 0;
     for (size_t i = 0; i < mb.idx.count; i++)
         total += mb.idx.msgs[i].size;
-    printf("# %s: %zu messages, %llu octets; columns: number size uidl\n", path, mb.idx.count,
-           (unsigned long long)total);
+    printf("# %s: %zu message%s, %llu octets; columns: number size uidl\n", path, mb.idx.count,
+           mb.idx.count == 1 ? "" : "s", (unsigned long long)total);
     for (size_t i = 0; i < mb.idx.count; i++) {
         char uid[UIDL_TEXT_MAX];
         mbox_uidl_text(&mb.idx, i, uid);

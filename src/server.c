@@ -20,6 +20,8 @@
 #include "log.h"
 #include "privsep.h"
 #include "proctitle.h"
+#include "proxy.h"
+#include "service.h"
 #include "server.h"
 #include "session.h"
 #include "util.h"
@@ -257,10 +259,26 @@ static void refuse(int fd, const char *why)
     close(fd);
 }
 
+#define PROXY_HEADER_TIMEOUT_MS 5000
+
 static void serve_connection(const struct config *cfg, int fd, const struct sockaddr_storage *sa,
                              socklen_t salen, int chan)
 {
     char peer[NI_MAXHOST], key[64];
+    struct proxy_info pi;
+    if (cfg->proxy_trusted && cidr_list_match(cfg->proxy_trusted, sa)) {
+        /* A trusted proxy (stunnel, haproxy) says who the client is. */
+        peer_name(sa, salen, peer, sizeof peer);
+        if (proxy_read(fd, PROXY_HEADER_TIMEOUT_MS, &pi) != 0) {
+            log_warn("dropped a connection from proxy %s: no valid PROXY header", peer);
+            close(fd);
+            return;
+        }
+        if (!pi.use_peer) {
+            sa = &pi.src;
+            salen = pi.srclen;
+        }
+    }
     peer_name(sa, salen, peer, sizeof peer);
     address_key(sa, peer, key, sizeof key);
     int verdict = ask_master(chan, MSG_BUSY, key, strlen(key));
@@ -601,11 +619,15 @@ int server_run(struct config *cfg, const char *config_path, int foreground)
     if (prepare_privsep(cfg) != 0)
         return 1;
     int lfds[CONFIG_MAX_LISTEN];
-    size_t nl = server_listen(cfg, lfds, CONFIG_MAX_LISTEN);
+    size_t nl = service_inherited_listeners(lfds, CONFIG_MAX_LISTEN);
+    if (nl == 0)
+        nl = server_listen(cfg, lfds, CONFIG_MAX_LISTEN);
     if (nl == 0)
         return 1;
     if (!foreground && daemonize() != 0)
         return 1;
+    if (!foreground)
+        (void)service_write_pidfile(cfg->pid_file);   /* logged; not fatal */
     struct pool p = { .lfds = lfds, .nl = nl };
     p.cap = cfg->max_children * 2 + 16;    /* retiring workers linger briefly */
     p.w = calloc(p.cap, sizeof *p.w);
@@ -616,10 +638,14 @@ int server_run(struct config *cfg, const char *config_path, int foreground)
     proctitle_set("master");
     set_handler(SIGTERM, on_stop);
     set_handler(SIGINT, on_stop);
+    set_handler(SIGUSR1, SIG_IGN);      /* meant for workers */
+    set_handler(SIGUSR2, SIG_IGN);
     set_handler(SIGHUP, on_hup);
     set_handler(SIGCHLD, on_child);
     log_info("mboxpop3d started: %zu listeners, min_spare=%u max_spare=%u max_children=%u",
              nl, cfg->min_spare, cfg->max_spare, cfg->max_children);
+    balance_pool(&p, cfg);
+    service_notify("READY=1\nSTATUS=accepting connections");
 
     while (!got_stop) {
         size_t idle = balance_pool(&p, cfg);
@@ -643,10 +669,15 @@ int server_run(struct config *cfg, const char *config_path, int foreground)
         }
         if (got_hup) {
             got_hup = 0;
+            service_notify("RELOADING=1");
             reload(cfg, config_path, &p);
+            service_notify("READY=1");
         }
     }
+    service_notify("STOPPING=1");
     shutdown_pool(&p);
+    if (!foreground)
+        service_remove_pidfile(cfg->pid_file);
     for (size_t i = 0; i < p.count; i++)
         close(p.w[i].chan);
     free(p.w);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -295,8 +296,8 @@ static enum reply cmd_list(struct session *s, const struct command_args *a)
     uint64_t count, octets;
     maildrop_totals(s, &count, &octets);
     s->body = body_list;
-    return say(s, REPLY_OK, "%llu messages (%llu octets)", (unsigned long long)count,
-               (unsigned long long)octets);
+    return say(s, REPLY_OK, "%llu message%s (%llu octets)", (unsigned long long)count,
+               count == 1 ? "" : "s", (unsigned long long)octets);
 }
 
 static enum reply cmd_uidl(struct session *s, const struct command_args *a)
@@ -370,8 +371,8 @@ static enum reply cmd_rset(struct session *s, const struct command_args *a)
     s->dele_bytes = 0;
     uint64_t count, octets;
     maildrop_totals(s, &count, &octets);
-    return say(s, REPLY_OK, "maildrop has %llu messages (%llu octets)",
-               (unsigned long long)count, (unsigned long long)octets);
+    return say(s, REPLY_OK, "maildrop has %llu message%s (%llu octets)",
+               (unsigned long long)count, count == 1 ? "" : "s", (unsigned long long)octets);
 }
 
 typedef enum reply (*handler_fn)(struct session *, const struct command_args *);
@@ -396,9 +397,11 @@ static int dispatch(struct session *s, char *line, size_t len)
     const struct command *cmd;
     struct command_args args;
     enum parse_result pr = command_parse(line, len, s->state, &cmd, &args);
+    /* Never log what follows PASS, however the line is spelled. */
     if (log_debug_enabled())
         log_debug("peer=%s C: %.*s", s->peer,
-                  cmd && cmd->id == CMD_PASS ? 4 : (int)(len < 80 ? len : 80), line);
+                  len >= 4 && strncasecmp(line, "PASS", 4) == 0 ? 4 : (int)(len < 80 ? len : 80),
+                  line);
     s->text[0] = '\0';
     s->body = NULL;
     if (pr != PARSE_OK) {
