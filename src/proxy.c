@@ -29,10 +29,14 @@ static int v1_port(const char *s, uint16_t *out)
 
 static int parse_v1(const unsigned char *buf, size_t len, struct proxy_info *out)
 {
+    /* The line ends at the first LF, which must follow a CR (section 2.1:
+     * "must not tolerate a single CR or LF"). */
     const unsigned char *crlf = NULL;
-    for (size_t i = 0; i + 1 < len && i + 1 < V1_MAX; i++)
-        if (buf[i] == '\r' && buf[i + 1] == '\n') {
-            crlf = buf + i;
+    for (size_t i = 0; i < len && i < V1_MAX; i++)
+        if (buf[i] == '\n') {
+            if (i == 0 || buf[i - 1] != '\r')
+                return -1;
+            crlf = buf + i - 1;
             break;
         }
     if (crlf == NULL)
