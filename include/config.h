@@ -40,6 +40,15 @@ struct config {
     unsigned max_children;            /* workers in all */
     unsigned max_per_ip;              /* connections per address (/64), 0: any */
     unsigned max_session_time;        /* seconds from connect, 0: no cap */
+    unsigned min_uid;                 /* lower uids may not log in */
+    char *deny_users;                 /* names that may not log in */
+    unsigned refuse_expired_passwords;/* bool */
+    unsigned require_valid_shell;     /* bool: shell listed in /etc/shells */
+    unsigned auth_fail_delay;         /* seconds before a failed login's -ERR */
+    unsigned max_auth_failures;       /* per connection, then disconnect */
+    unsigned ip_auth_failures;        /* per address in ip_auth_window, 0: off */
+    unsigned ip_auth_window;          /* seconds */
+    unsigned ip_auth_block;           /* seconds an address is refused */
     unsigned lock_timeout;            /* seconds to wait for spool locks */
     unsigned dotlock_stale;           /* seconds before a dotlock is stale */
     unsigned mbox_locks;              /* LOCK_KIND_* set */

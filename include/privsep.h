@@ -62,6 +62,10 @@ struct connection {
     const volatile sig_atomic_t *shed_flag;  /* pre-auth closed for room */
     claim_fn claim;             /* NULL: no table of mailboxes (inetd) */
     void *claim_ctx;
+    const char *addr_key;       /* the client's address as limits count it */
+    /* Tells the keeper of per-address failure counts (the master) about
+     * a failed login; NULL in inetd mode.  ctx is claim_ctx. */
+    void (*auth_failed)(void *ctx, const char *addr_key);
     int master_fd;              /* closed in every child, or -1 */
 };
 

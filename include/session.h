@@ -31,6 +31,7 @@ enum verdict {
     VERDICT_DENIED = 'F',     /* -ERR [AUTH] */
     VERDICT_TEMP = 'T',       /* -ERR [SYS/TEMP]: cannot check now */
     VERDICT_IN_USE = 'I',     /* -ERR [IN-USE], and the session ends */
+    VERDICT_DENIED_BYE = 'Q', /* -ERR [AUTH], max_auth_failures reached: end */
 };
 
 /* Hands a login to the monitor: returns an enum verdict, or -1. */

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "log.h"
@@ -17,6 +19,8 @@
 struct credentials {
     struct account acct;
     char *hash;
+    char shell[256];
+    long expire, last_change, max_age;  /* shadow(5) days; -1: not set */
 };
 
 int auth_valid_username(const char *name, size_t len)
@@ -86,6 +90,7 @@ static enum auth_result lookup_file(const char *path, const char *user, struct c
         }
         cred->acct.uid = (uid_t)uid;
         cred->acct.gid = (gid_t)gid;
+        strlcpy_checked(cred->shell, field[6], sizeof cred->shell);
         cred->hash = strdup(field[1]);
         result = cred->hash ? AUTH_OK : AUTH_ERROR;
         if (!cred->hash)
@@ -116,6 +121,7 @@ static enum auth_result lookup_system(const char *user, struct credentials *cred
     cred->acct.uid = pw->pw_uid;
     cred->acct.gid = pw->pw_gid;
     cred->acct.system = 1;
+    strlcpy_checked(cred->shell, pw->pw_shell ? pw->pw_shell : "", sizeof cred->shell);
     const char *hash = pw->pw_passwd;
     if (strcmp(hash, "x") == 0) {
         errno = 0;
@@ -126,6 +132,9 @@ static enum auth_result lookup_system(const char *user, struct credentials *cred
             return errno == EACCES ? AUTH_ERROR : AUTH_DENIED;
         }
         hash = sp->sp_pwdp;
+        cred->expire = sp->sp_expire;
+        cred->last_change = sp->sp_lstchg;
+        cred->max_age = sp->sp_max;
     }
     cred->hash = strdup(hash);
     if (cred->hash == NULL) {
@@ -139,6 +148,7 @@ static enum auth_result lookup(const struct config *cfg, const char *user,
                                struct credentials *cred, char *why, size_t whylen)
 {
     memset(cred, 0, sizeof *cred);
+    cred->expire = cred->last_change = cred->max_age = -1;
     if (!auth_valid_username(user, strlen(user))) {
         snprintf(why, whylen, "invalid user name");
         return AUTH_DENIED;
@@ -160,21 +170,67 @@ enum auth_result auth_lookup(const struct config *cfg, const char *user, struct 
     return r;
 }
 
-/* A hash of the library's default method, for unknown users. */
-static const char *dummy_hash(void)
+/*
+ * What an unknown user's password is checked against, so that it costs
+ * the same time as a real account's: the setting (method, cost and salt;
+ * the hash less its last field) of the first real hash of the same
+ * source - the passwd_file, or the shadow database - so the method and
+ * cost are the ones this system actually uses.  The library's default
+ * method is the fallback.
+ */
+static int setting_of(const char *hash, char *out, size_t size)
 {
-    static char hash[CRYPT_OUTPUT_SIZE];
-    if (hash[0] == '\0') {
-        char salt[CRYPT_GENSALT_OUTPUT_SIZE];
-        struct crypt_data *data = calloc(1, sizeof *data);
-        if (data && crypt_gensalt_rn(NULL, 0, NULL, 0, salt, sizeof salt) != NULL) {
-            const char *h = crypt_r("mboxpop3d-dummy", salt, data);
-            if (h && h[0] != '*')
-                strlcpy_checked(hash, h, sizeof hash);
-        }
-        free(data);
+    const char *last = strrchr(hash, '$');
+    if (hash[0] != '$' || last == NULL || last == hash || (size_t)(last - hash) >= size)
+        return -1;
+    memcpy(out, hash, (size_t)(last - hash) + 1);
+    out[last - hash + 1] = '\0';
+    return 0;
+}
+
+static int setting_from_file(const char *path, char *out, size_t size)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return -1;
+    char *line = NULL;
+    size_t cap = 0;
+    int rc = -1;
+    while (rc != 0 && getline(&line, &cap, f) >= 0) {
+        char *field[7];
+        line[strcspn(line, "\n")] = '\0';
+        if (split_passwd_line(line, field) == 0)
+            rc = setting_of(field[1], out, size);
     }
-    return hash[0] ? hash : "$6$mboxpop3d$";
+    if (line) {
+        secure_zero(line, cap);
+        free(line);
+    }
+    fclose(f);
+    return rc;
+}
+
+static int setting_from_shadow(char *out, size_t size)
+{
+    int rc = -1;
+    setspent();
+    struct spwd *sp;
+    while (rc != 0 && (sp = getspent()) != NULL)
+        rc = setting_of(sp->sp_pwdp, out, size);
+    endspent();
+    return rc;
+}
+
+static const char *dummy_setting(const struct config *cfg)
+{
+    static char setting[CRYPT_GENSALT_OUTPUT_SIZE + 64];
+    if (setting[0] != '\0')
+        return setting;
+    int rc = cfg->passwd_file ? setting_from_file(cfg->passwd_file, setting, sizeof setting)
+                              : setting_from_shadow(setting, sizeof setting);
+    if (rc != 0 && crypt_gensalt_rn(NULL, 0, NULL, 0, setting, sizeof setting) == NULL)
+        strlcpy_checked(setting, "$6$mboxpop3d$", sizeof setting);
+    return setting;
 }
 
 /* crypt(3) the password with the hash's own method and salt and compare
@@ -197,25 +253,70 @@ static int hash_is_locked(const char *hash)
     return hash[0] == '\0' || hash[0] == '!' || hash[0] == '*';
 }
 
+static int listed(const char *list, const char *name)
+{
+    if (list == NULL)
+        return 0;
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        p += strspn(p, " \t,");
+        size_t w = strcspn(p, " \t,");
+        if (w == n && strncmp(p, name, n) == 0)
+            return 1;
+        p += w;
+    }
+    return 0;
+}
+
+static int shell_is_valid(const char *shell)
+{
+    int ok = 0;
+    setusershell();
+    for (const char *s; !ok && (s = getusershell()) != NULL;)
+        ok = strcmp(s, shell) == 0;
+    endusershell();
+    return ok;
+}
+
+/* The account policy (mboxpop3d.conf(5)): 1 and the reason if refused. */
+static int refused_by_policy(const struct config *cfg, const struct credentials *c, char *why,
+                             size_t whylen)
+{
+    long today = (long)(time(NULL) / 86400);
+    if (c->acct.uid == 0)
+        snprintf(why, whylen, "root may not log in");
+    else if (c->acct.uid < cfg->min_uid)
+        snprintf(why, whylen, "uid %u is below min_uid %u", (unsigned)c->acct.uid, cfg->min_uid);
+    else if (listed(cfg->deny_users, c->acct.name))
+        snprintf(why, whylen, "listed in deny_users");
+    else if (hash_is_locked(c->hash))
+        snprintf(why, whylen, "account locked or without password");
+    else if (c->expire >= 0 && today >= c->expire)
+        snprintf(why, whylen, "account expired (shadow expire date passed)");
+    else if (cfg->refuse_expired_passwords && c->last_change > 0 && c->max_age >= 0 &&
+             today > c->last_change + c->max_age)
+        snprintf(why, whylen, "password expired (last change + max age passed)");
+    else if (cfg->require_valid_shell && !shell_is_valid(c->shell))
+        snprintf(why, whylen, "shell %s is not listed in /etc/shells", c->shell);
+    else
+        return 0;
+    return 1;
+}
+
 enum auth_result auth_login(const struct config *cfg, const char *user, const char *password,
                             struct account *acct, char *why, size_t whylen)
 {
     struct credentials cred;
     enum auth_result r = lookup(cfg, user, &cred, why, whylen);
     if (r != AUTH_OK) {
-        password_matches(password, dummy_hash());   /* same cost as a real check */
+        password_matches(password, dummy_setting(cfg));   /* same cost as a real check */
         free_credentials(&cred);
         return r;
     }
-    if (cred.acct.uid == 0) {
-        snprintf(why, whylen, "root may not log in");
+    if (refused_by_policy(cfg, &cred, why, whylen))
         r = AUTH_DENIED;
-    } else if (hash_is_locked(cred.hash)) {
-        snprintf(why, whylen, "account locked or without password");
-        r = AUTH_DENIED;
-    }
     if (r != AUTH_OK)
-        password_matches(password, dummy_hash());
+        password_matches(password, dummy_setting(cfg));
     else if (!password_matches(password, cred.hash)) {
         snprintf(why, whylen, "wrong password");
         r = AUTH_DENIED;

@@ -12,7 +12,7 @@
 #include "util.h"
 
 enum setting_type { SET_STRING, SET_PATH, SET_SECONDS, SET_COUNT, SET_LISTEN, SET_LOCKS,
-                    SET_UIDL_SOURCE, SET_CIDRS };
+                    SET_UIDL_SOURCE, SET_CIDRS, SET_BOOL, SET_WORDS };
 
 struct setting {
     const char *name;
@@ -47,6 +47,15 @@ static const struct setting settings[] = {
     { "preauth_user", SET_STRING, FIELD(preauth_user), "mboxpop3d", 0, 0 },
     { "empty_dir", SET_PATH, FIELD(empty_dir), "/run/mboxpop3d/empty", 0, 0 },
     { "proxy_trusted", SET_CIDRS, FIELD(proxy_trusted), "", 0, 0 },
+    { "min_uid", SET_COUNT, FIELD(min_uid), "1000", 1, 4294967294u },
+    { "deny_users", SET_WORDS, FIELD(deny_users), "", 0, 0 },
+    { "refuse_expired_passwords", SET_BOOL, FIELD(refuse_expired_passwords), "no", 0, 1 },
+    { "require_valid_shell", SET_BOOL, FIELD(require_valid_shell), "no", 0, 1 },
+    { "auth_fail_delay", SET_SECONDS, FIELD(auth_fail_delay), "2", 0, 60 },
+    { "max_auth_failures", SET_COUNT, FIELD(max_auth_failures), "3", 1, 100 },
+    { "ip_auth_failures", SET_COUNT, FIELD(ip_auth_failures), "10", 0, 100000 },
+    { "ip_auth_window", SET_SECONDS, FIELD(ip_auth_window), "300", 1, 86400 },
+    { "ip_auth_block", SET_SECONDS, FIELD(ip_auth_block), "600", 1, 86400 },
     { "pid_file", SET_PATH, FIELD(pid_file), "/run/mboxpop3d.pid", 0, 0 },
 };
 
@@ -187,6 +196,13 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
         *slot = copy;
         return 0;
     }
+    case SET_BOOL:
+        if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
+            snprintf(err, errlen, "%s is yes or no, not '%s'", key, value);
+            return -1;
+        }
+        *(unsigned *)(void *)field = value[0] == 'y';
+        return 0;
     case SET_UIDL_SOURCE:
         if (strcmp(value, "popa3d") != 0 && strcmp(value, "x-uidl") != 0) {
             snprintf(err, errlen, "uidl_source is popa3d or x-uidl, not '%s'", value);
@@ -195,8 +211,9 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
         *(unsigned *)(void *)field = value[0] == 'x' ? UIDL_SOURCE_X_UIDL : UIDL_SOURCE_POPA3D;
         return 0;
     case SET_STRING:
+    case SET_WORDS:
     case SET_PATH: {
-        if (value[0] == '\0' && s->offset != FIELD(passwd_file) &&
+        if (value[0] == '\0' && s->type != SET_WORDS && s->offset != FIELD(passwd_file) &&
             s->offset != FIELD(pid_file)) {
             snprintf(err, errlen, "%s needs a value", key);
             return -1;
@@ -250,6 +267,7 @@ void config_free(struct config *cfg)
     free(cfg->preauth_user);
     free(cfg->empty_dir);
     free(cfg->proxy_trusted);
+    free(cfg->deny_users);
     free(cfg->pid_file);
     memset(cfg, 0, sizeof *cfg);
 }
@@ -376,6 +394,7 @@ void config_print(const struct config *cfg, FILE *out)
             break;
         case SET_STRING:
         case SET_CIDRS:
+        case SET_WORDS:
         case SET_PATH: {
             const char *v = *(char *const *)(const void *)field;
             fputs(v ? v : "", out);
@@ -384,6 +403,9 @@ void config_print(const struct config *cfg, FILE *out)
         case SET_SECONDS:
         case SET_COUNT:
             fprintf(out, "%u", *(const unsigned *)(const void *)field);
+            break;
+        case SET_BOOL:
+            fputs(*(const unsigned *)(const void *)field ? "yes" : "no", out);
             break;
         }
         fputc('\n', out);

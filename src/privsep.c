@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -527,6 +528,20 @@ static void start_session(const struct config *cfg, const struct privsep_ids *id
     free(journal_path);
 }
 
+/* A failed login costs the client time (auth_fail_delay, the pre-auth
+ * child waits for the verdict), is counted for its address by the
+ * master, and ends the connection at max_auth_failures. */
+static int after_failure(const struct config *cfg, const struct connection *conn,
+                         unsigned failures)
+{
+    if (conn->auth_failed)
+        conn->auth_failed(conn->claim_ctx, conn->addr_key ? conn->addr_key : conn->peer);
+    struct timespec ts = { .tv_sec = cfg->auth_fail_delay };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !(conn->stop_flag && *conn->stop_flag))
+        ;
+    return failures >= cfg->max_auth_failures ? VERDICT_DENIED_BYE : VERDICT_DENIED;
+}
+
 void privsep_serve(const struct config *cfg, const struct privsep_ids *ids,
                    const struct connection *conn)
 {
@@ -558,11 +573,14 @@ void privsep_serve(const struct config *cfg, const struct privsep_ids *ids,
     struct login l;
     struct account acct;
     int verdict = -1;
+    unsigned failures = 0;
     while (receive_login(cred[0], &l) == 0) {
         verdict = decide(cfg, conn, &l, &acct);
+        if (verdict == VERDICT_DENIED)
+            verdict = after_failure(cfg, conn, ++failures);
         char v = (char)verdict;
         if (send(cred[0], &v, 1, MSG_NOSIGNAL) != 1 || verdict == VERDICT_OK ||
-            verdict == VERDICT_IN_USE)
+            verdict == VERDICT_IN_USE || verdict == VERDICT_DENIED_BYE)
             break;
     }
     close(cred[0]);

@@ -43,6 +43,8 @@
 #define MSG_CLAIMED 'K'         /* yes (to B and L) */
 #define MSG_IN_USE 'I'          /* no: mailbox claimed (to L) */
 #define MSG_TOO_MANY 'X'        /* no: max_per_ip reached (to B) */
+#define MSG_BLOCKED 'D'         /* no: too many failed logins (to B) */
+#define MSG_AUTH_FAIL 'F'       /* + address key: a failed login (no answer) */
 #define CLAIM_REPLY_TIMEOUT_MS 10000
 /* A client that QUITs and logs in again at once can reach the master
  * before the old session's worker has exited; such a claim waits this
@@ -233,6 +235,17 @@ static int claim_mailbox(void *ctx, const char *user)
     }
 }
 
+/* Tells the master about a failed login from key (an auth_failed). */
+static void report_auth_failure(void *ctx, const char *key)
+{
+    char msg[1 + 64];
+    size_t n = strlen(key) < 63 ? strlen(key) : 63;
+    msg[0] = MSG_AUTH_FAIL;
+    memcpy(msg + 1, key, n);
+    if (send(*(int *)ctx, msg, n + 1, MSG_NOSIGNAL) != (ssize_t)(n + 1))
+        log_errno("telling the master about a failed login");
+}
+
 /* The key max_per_ip counts by: the address, or its /64 for IPv6. */
 static void address_key(const struct sockaddr_storage *sa, const char *peer, char *key,
                         size_t size)
@@ -288,13 +301,19 @@ static void serve_connection(const struct config *cfg, int fd, const struct sock
         refuse(fd, "too many connections from your address");
         return;
     }
+    if (verdict == MSG_BLOCKED) {
+        log_warn("refused %s: too many failed logins from %s", peer, key);
+        refuse(fd, "too many failed logins from your address");
+        return;
+    }
     int one = 1;
     /* Replies are written whole; no need to let Nagle hold the last bit. */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     log_info("connect from %s", peer);
     struct connection conn = { .rfd = fd, .wfd = fd, .peer = peer, .stop_flag = &got_stop,
                                .shed_flag = &got_shed, .claim = claim_mailbox,
-                               .claim_ctx = &chan, .master_fd = chan };
+                               .claim_ctx = &chan, .master_fd = chan, .addr_key = key,
+                               .auth_failed = report_auth_failure };
     privsep_serve(cfg, &ids, &conn);
     close(fd);
     char release = MSG_RELEASE;      /* before exit: the next login need not wait */
@@ -411,6 +430,62 @@ static int mailbox_claimed(const struct pool *p, const char *user)
 }
 
 /* Reads what one worker says and answers claims. */
+/*
+ * Failed logins per client address, for ip_auth_failures: a fixed table
+ * (the oldest entry makes room), each entry counting failures since its
+ * window began, and blocking the address once the count is reached.
+ */
+#define IP_TABLE_SIZE 4096
+
+struct ip_record {
+    char key[64];
+    int64_t window_start_ms, last_ms, blocked_until_ms;
+    unsigned failures;
+};
+
+static struct ip_record ip_table[IP_TABLE_SIZE];
+
+static struct ip_record *ip_find(const char *key, int create)
+{
+    struct ip_record *oldest = &ip_table[0];
+    for (size_t i = 0; i < IP_TABLE_SIZE; i++) {
+        struct ip_record *r = &ip_table[i];
+        if (r->key[0] != '\0' && strcmp(r->key, key) == 0)
+            return r;
+        if (r->last_ms < oldest->last_ms)
+            oldest = r;
+    }
+    if (!create)
+        return NULL;
+    memset(oldest, 0, sizeof *oldest);
+    strlcpy_checked(oldest->key, key, sizeof oldest->key);
+    return oldest;
+}
+
+static void record_auth_failure(const struct config *cfg, const char *key)
+{
+    if (cfg->ip_auth_failures == 0)
+        return;
+    int64_t now = now_ms();
+    struct ip_record *r = ip_find(key, 1);
+    if (now - r->window_start_ms > (int64_t)cfg->ip_auth_window * 1000) {
+        r->window_start_ms = now;
+        r->failures = 0;
+    }
+    r->last_ms = now;
+    if (++r->failures >= cfg->ip_auth_failures && r->blocked_until_ms <= now) {
+        r->blocked_until_ms = now + (int64_t)cfg->ip_auth_block * 1000;
+        log_warn("login failures: blocking %s for %u s after %u failed logins in %u s", key,
+                 cfg->ip_auth_block, r->failures, cfg->ip_auth_window);
+    }
+}
+
+static int address_blocked(const char *key)
+{
+    const struct ip_record *r = ip_find(key, 0);
+    return r != NULL && r->blocked_until_ms > now_ms();
+}
+
 static int is_busy(const struct worker *w)
 {
     return w->state == W_PREAUTH || w->state == W_SESSION;
@@ -442,10 +517,14 @@ static void read_worker(struct pool *p, struct worker *w, const struct config *c
             w->state = W_PREAUTH;
             w->since_ms = now_ms();
             strlcpy_checked(w->addr, arg, sizeof w->addr);
-            int over = cfg->max_per_ip && connections_from(p, w->addr) > cfg->max_per_ip;
-            if (over)
+            int blocked = address_blocked(w->addr);
+            int over = !blocked && cfg->max_per_ip &&
+                       connections_from(p, w->addr) > cfg->max_per_ip;
+            if (over || blocked)
                 w->addr[0] = '\0';        /* refused: it does not count */
-            answer(w, over ? MSG_TOO_MANY : MSG_CLAIMED);
+            answer(w, blocked ? MSG_BLOCKED : over ? MSG_TOO_MANY : MSG_CLAIMED);
+        } else if (msg[0] == MSG_AUTH_FAIL && n >= 2) {
+            record_auth_failure(cfg, arg);
         } else if (msg[0] == MSG_RELEASE) {
             w->user[0] = '\0';
         } else if (msg[0] == MSG_CLAIM && n >= 2 && (size_t)n <= 1 + AUTH_MAX_USER) {

@@ -115,7 +115,7 @@ static enum reply mailbox_failure(struct session *s, enum mb_status st)
 
 static int body_capa(struct session *s)
 {
-    netio_printf(&s->io, "TOP\r\nUIDL\r\nUSER\r\nRESP-CODES\r\nPIPELINING\r\n"
+    netio_printf(&s->io, "TOP\r\nUIDL\r\nUSER\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n"
                          "IMPLEMENTATION mboxpop3d-%s\r\n.\r\n", MBOXPOP3D_VERSION);
     return 0;
 }
@@ -228,6 +228,10 @@ static enum reply cmd_pass(struct session *s, const struct command_args *a)
     case VERDICT_IN_USE:
         s->end_reason = "in-use";
         return say(s, REPLY_FATAL, "[IN-USE] your mailbox is open in another session");
+    case VERDICT_DENIED_BYE:
+        s->end_reason = "auth-failures";
+        return say(s, REPLY_FATAL, "[AUTH] invalid user name or password; too many failures, "
+                                   "closing");
     default:
         return say(s, REPLY_ERR, "[SYS/TEMP] cannot check passwords now, try again later");
     }

@@ -87,8 +87,9 @@ static int job_init(struct job *j, const struct upd_io *io, const struct upd_pla
     if (plan->window == 0 || plan->window > MAX_WINDOW || plan->nruns == 0 ||
         plan->nruns > UPD_MAX_RUNS)
         return failed(j, "invalid update plan (window %u, %zu runs)", plan->window, plan->nruns);
-    j->plan.runs = malloc(plan->nruns * sizeof *plan->runs);
-    j->cum = malloc(plan->nruns * sizeof *j->cum);
+    /* One spare run: mail delivered after a crash (extend_tail). */
+    j->plan.runs = malloc((plan->nruns + 1) * sizeof *plan->runs);
+    j->cum = malloc((plan->nruns + 1) * sizeof *j->cum);
     j->buf = malloc(plan->window);
     if (!j->plan.runs || !j->cum || !j->buf)
         return failed(j, "out of memory for the update plan");
@@ -117,13 +118,20 @@ static void job_free(struct job *j)
     free(j->buf);
 }
 
-/* The last run grows to the end of the file: mail delivered meanwhile. */
+/* Mail delivered since the plan was made sits past its end: it is kept,
+ * as the last run, grown or (when the plan ended with deleted bytes, so
+ * its last run stops short of src_end) added. */
 static void extend_tail(struct job *j, uint64_t file_end)
 {
-    struct upd_run *last = &j->plan.runs[j->plan.nruns - 1];
     if (file_end <= j->plan.src_end)
         return;
     uint64_t more = file_end - j->plan.src_end;
+    struct upd_run *last = &j->plan.runs[j->plan.nruns - 1];
+    if (last->src + last->len != j->plan.src_end) {
+        j->cum[j->plan.nruns] = j->total;
+        j->plan.runs[j->plan.nruns++] = (struct upd_run){ j->plan.src_end, 0 };
+        last = &j->plan.runs[j->plan.nruns - 1];
+    }
     last->len += more;
     j->total += more;
     j->new_size += more;
@@ -439,18 +447,17 @@ static int resume_step(struct job *j, const struct record *r, uint64_t file_end)
 static int resume_done(struct job *j, const struct record *r, uint64_t file_end)
 {
     j->seq = r->seq + 1;
-    j->new_size = r->pos;
-    j->total = r->pos - j->plan.dest;
     uint64_t sources_end = r->len;
-    if (file_end >= sources_end && sources_end >= r->pos && sources_end - r->pos >= r->data_len) {
+    if (sources_end < j->plan.src_end)
+        return failed(j, "update journal is inconsistent: not touching the spool");
+    extend_tail(j, sources_end);          /* as an earlier recovery extended it */
+    if (j->new_size != r->pos)
+        return failed(j, "update journal does not fit the spool: not touching it");
+    if (file_end >= sources_end && sources_end - r->pos >= r->data_len) {
         if (j->io->pread(j->io->ctx, UPD_SPOOL, j->buf, r->data_len, r->pos) != 0)
             return failed(j, "reading the spool: %s", strerror(errno));
         if (mbox_hash(j->buf, r->data_len) == r->data_hash) {
             /* Not truncated yet.  Mail delivered since sits past the old end. */
-            struct upd_run *last = &j->plan.runs[j->plan.nruns - 1];
-            uint64_t grown = sources_end - j->plan.src_end;   /* earlier extensions */
-            last->len += grown;
-            j->plan.src_end = sources_end;
             extend_tail(j, file_end);
             if (copy_from(j, r->pos) != 0)
                 return -1;

@@ -752,6 +752,12 @@ class Env:
             # Every test client comes from 127.0.0.1: no per-address cap
             # unless a test sets one.
             "max_per_ip": "0",
+            # Wrong passwords are part of many tests: no delay, no
+            # per-address blocking, unless a test asks for them.
+            "auth_fail_delay": "0",
+            "max_auth_failures": "100",
+            "ip_auth_failures": "0",
+            "min_uid": "1",
             # As root: the pre-auth child and the monitor run as nobody,
             # chrooted to an empty directory of the test's own.
             "preauth_user": "nobody",

@@ -295,6 +295,7 @@ static const struct scenario scenarios[] = {
     { "all but the last deleted", "1111111110", 0 },
     { "all deleted, tail kept", "1111111111", 2 },
     { "big message deleted", "0000100000", 1 },
+    { "last deleted, nothing appended", "0100000001", 0 },
 };
 
 /* ---- checks ---- */
