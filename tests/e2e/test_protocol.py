@@ -11,7 +11,7 @@ import fixtures
 from harness import (POP3TestCase, Client, retr_bytes, wire_size, top_lines,
                      GREETING)
 
-CAPS = {"TOP", "UIDL", "USER", "RESP-CODES", "PIPELINING"}
+CAPS = {"TOP", "UIDL", "USER", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING"}
 TRANSACTION_CMDS = ["STAT", "LIST", "LIST 1", "RETR 1", "DELE 1", "NOOP",
                     "RSET", "TOP 1 0", "UIDL", "UIDL 1"]
 
