@@ -36,6 +36,14 @@ int auth_valid_username(const char *name, size_t len);
 enum auth_result auth_login(const struct config *cfg, const char *user, const char *password,
                             struct account *acct, char *why, size_t whylen);
 
+/* APOP (RFC 1939 section 7): digest is the client's 32 hex digits of
+ * MD5(timestamp secret), the secret from apop_secrets ("user:secret"
+ * lines; refused unless the file is owned by root and not readable by
+ * group or others).  Same account policy as auth_login. */
+enum auth_result auth_apop(const struct config *cfg, const char *user, const char *digest,
+                           const char *timestamp, struct account *acct, char *why,
+                           size_t whylen);
+
 /* Looks up an account without a password (the -U tool, tests). */
 enum auth_result auth_lookup(const struct config *cfg, const char *user,
                              struct account *acct, char *why, size_t whylen);

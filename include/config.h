@@ -42,6 +42,7 @@ struct config {
     unsigned max_session_time;        /* seconds from connect, 0: no cap */
     unsigned min_uid;                 /* lower uids may not log in */
     char *deny_users;                 /* names that may not log in */
+    char *apop_secrets;               /* APOP "user:secret" file; NULL: no APOP */
     unsigned refuse_expired_passwords;/* bool */
     unsigned require_valid_shell;     /* bool: shell listed in /etc/shells */
     unsigned auth_fail_delay;         /* seconds before a failed login's -ERR */

@@ -29,6 +29,7 @@
 #include "log.h"
 
 #define NETIO_MAX_LINE 255          /* octets, including CRLF */
+#define NETIO_MAX_SASL_LINE 1024    /* an AUTH response line (RFC 5034 section 4) */
 #define NETIO_IN_BUF 4096           /* read buffer; pipelined lines wait here */
 #define NETIO_OUT_CHUNK (256 * 1024)/* flush threshold for long replies */
 
@@ -66,6 +67,10 @@ void netio_free(struct netio *io);
  */
 enum netio_status netio_read_line(struct netio *io, char *line, size_t size,
                                   size_t *len);
+
+/* The same with another limit (octets including CRLF, <= NETIO_IN_BUF/2). */
+enum netio_status netio_read_line_max(struct netio *io, char *line, size_t size, size_t *len,
+                                      size_t max_octets);
 
 /* True if a complete line is already buffered (pipelined input). */
 int netio_line_pending(const struct netio *io);

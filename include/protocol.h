@@ -20,7 +20,7 @@ enum pop_state { STATE_AUTHORIZATION = 1 << 0, STATE_TRANSACTION = 1 << 1 };
 
 enum command_id {
     CMD_USER, CMD_PASS, CMD_QUIT, CMD_CAPA, CMD_STAT, CMD_LIST, CMD_RETR,
-    CMD_DELE, CMD_NOOP, CMD_RSET, CMD_TOP, CMD_UIDL,
+    CMD_DELE, CMD_NOOP, CMD_RSET, CMD_TOP, CMD_UIDL, CMD_AUTH, CMD_APOP,
 };
 
 enum arg_rule {
@@ -30,6 +30,8 @@ enum arg_rule {
     ARGS_OPT_MSG,       /* an optional message number (LIST, UIDL) */
     ARGS_MSG,           /* one message number (RETR, DELE) */
     ARGS_MSG_LINES,     /* message number and line count (TOP) */
+    ARGS_WORDS_1_2,     /* one or two words (AUTH mechanism [initial-response]) */
+    ARGS_WORDS_2,       /* exactly two words (APOP name digest) */
 };
 
 #define MAX_MESSAGE_NUMBER 0x7fffffffULL   /* larger is never a message */
@@ -45,8 +47,10 @@ struct command {
 struct command_args {
     int count;              /* numbers parsed (0..2) */
     uint64_t number[2];
-    const char *text;       /* ARGS_WORD/ARGS_REST: points into the line */
+    const char *text;       /* ARGS_WORD/ARGS_REST/first word: into the line */
     size_t text_len;
+    const char *text2;      /* second word (AUTH, APOP), or NULL */
+    size_t text2_len;
 };
 
 enum parse_result {

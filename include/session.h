@@ -34,8 +34,12 @@ enum verdict {
     VERDICT_DENIED_BYE = 'Q', /* -ERR [AUTH], max_auth_failures reached: end */
 };
 
+/* How a login proves itself: a password (USER/PASS, AUTH PLAIN) or an
+ * APOP digest (RFC 1939 section 7). */
+enum login_mech { MECH_PASSWORD = 'P', MECH_APOP = 'A' };
+
 /* Hands a login to the monitor: returns an enum verdict, or -1. */
-typedef int (*verify_fn)(void *ctx, const char *user, const char *password,
+typedef int (*verify_fn)(void *ctx, enum login_mech mech, const char *user, const char *secret,
                          const char *pipelined, size_t npipelined);
 
 struct session_env {
@@ -45,6 +49,7 @@ struct session_env {
                                                 make room (pre-auth only) */
     verify_fn verify;                        /* pre-auth: who checks PASS */
     void *verify_ctx;
+    const char *apop_timestamp;              /* "<pid.clock@host>", or NULL */
     int monitor_fd;                          /* session: the monitor channel */
 };
 

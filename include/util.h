@@ -37,6 +37,14 @@ void secure_zero(void *p, size_t len);
 /* Compares two byte strings in time that depends only on the lengths. */
 int consttime_equal(const void *a, size_t alen, const void *b, size_t blen);
 
+/*
+ * Strict base64 (RFC 4648 section 4): the standard alphabet, padding
+ * required, no whitespace or other bytes.  Returns 0 and the decoded
+ * length, or -1 if the text is not base64 or does not fit outcap.
+ */
+int base64_decode(const char *in, size_t len, unsigned char *out, size_t outcap,
+                  size_t *outlen);
+
 /* Monotonic clock in milliseconds. */
 int64_t now_ms(void);
 

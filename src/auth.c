@@ -9,7 +9,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include "auth.h"
+#include "md5.h"
 #include "log.h"
 #include "util.h"
 
@@ -321,6 +324,79 @@ enum auth_result auth_login(const struct config *cfg, const char *user, const ch
         snprintf(why, whylen, "wrong password");
         r = AUTH_DENIED;
     }
+    if (r == AUTH_OK)
+        *acct = cred.acct;
+    free_credentials(&cred);
+    return r;
+}
+
+/* The user's APOP secret from the secrets file, which must be private. */
+static int apop_secret(const char *path, const char *user, char *out, size_t size, char *why,
+                       size_t whylen)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        snprintf(why, whylen, "apop_secrets %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 ||
+        (st.st_mode & 077)) {
+        snprintf(why, whylen, "apop_secrets %s must be a root-owned file readable by root "
+                              "only (chmod 600): refusing to use it", path);
+        fclose(f);
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0, n = strlen(user);
+    int rc = 1;                      /* no such user */
+    while (rc == 1 && getline(&line, &cap, f) >= 0) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (strncmp(line, user, n) == 0 && line[n] == ':')
+            rc = strlcpy_checked(out, line + n + 1, size) == 0 ? 0 : 1;
+    }
+    if (line) {
+        secure_zero(line, cap);
+        free(line);
+    }
+    fclose(f);
+    return rc;
+}
+
+enum auth_result auth_apop(const struct config *cfg, const char *user, const char *digest,
+                           const char *timestamp, struct account *acct, char *why,
+                           size_t whylen)
+{
+    char secret[256];
+    int found = cfg->apop_secrets ? apop_secret(cfg->apop_secrets, user, secret, sizeof secret,
+                                                why, whylen)
+                                  : 1;
+    if (found < 0)
+        return AUTH_ERROR;
+    struct md5_ctx ctx;
+    unsigned char d[16];
+    md5_init(&ctx);
+    md5_update(&ctx, timestamp, strlen(timestamp));
+    if (found == 0)
+        md5_update(&ctx, secret, strlen(secret));
+    md5_final(&ctx, d);
+    secure_zero(secret, sizeof secret);
+    char hex[33];
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    int match = consttime_equal(hex, 32, digest, strlen(digest));
+    if (found != 0) {
+        snprintf(why, whylen, "no APOP secret for this user");
+        return AUTH_DENIED;
+    }
+    if (!match) {
+        snprintf(why, whylen, "wrong APOP digest");
+        return AUTH_DENIED;
+    }
+    struct credentials cred;
+    enum auth_result r = lookup(cfg, user, &cred, why, whylen);
+    if (r == AUTH_OK && refused_by_policy(cfg, &cred, why, whylen))
+        r = AUTH_DENIED;
     if (r == AUTH_OK)
         *acct = cred.acct;
     free_credentials(&cred);

@@ -49,6 +49,7 @@ static const struct setting settings[] = {
     { "proxy_trusted", SET_CIDRS, FIELD(proxy_trusted), "", 0, 0 },
     { "min_uid", SET_COUNT, FIELD(min_uid), "1000", 1, 4294967294u },
     { "deny_users", SET_WORDS, FIELD(deny_users), "", 0, 0 },
+    { "apop_secrets", SET_PATH, FIELD(apop_secrets), "", 0, 0 },
     { "refuse_expired_passwords", SET_BOOL, FIELD(refuse_expired_passwords), "no", 0, 1 },
     { "require_valid_shell", SET_BOOL, FIELD(require_valid_shell), "no", 0, 1 },
     { "auth_fail_delay", SET_SECONDS, FIELD(auth_fail_delay), "2", 0, 60 },
@@ -214,7 +215,7 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
     case SET_WORDS:
     case SET_PATH: {
         if (value[0] == '\0' && s->type != SET_WORDS && s->offset != FIELD(passwd_file) &&
-            s->offset != FIELD(pid_file)) {
+            s->offset != FIELD(pid_file) && s->offset != FIELD(apop_secrets)) {
             snprintf(err, errlen, "%s needs a value", key);
             return -1;
         }
@@ -268,6 +269,7 @@ void config_free(struct config *cfg)
     free(cfg->empty_dir);
     free(cfg->proxy_trusted);
     free(cfg->deny_users);
+    free(cfg->apop_secrets);
     free(cfg->pid_file);
     memset(cfg, 0, sizeof *cfg);
 }

@@ -93,6 +93,12 @@ static enum netio_status fill(struct netio *io)
 
 enum netio_status netio_read_line(struct netio *io, char *line, size_t size, size_t *len)
 {
+    return netio_read_line_max(io, line, size, len, NETIO_MAX_LINE);
+}
+
+enum netio_status netio_read_line_max(struct netio *io, char *line, size_t size, size_t *len,
+                                      size_t max_octets)
+{
     for (;;) {
         char *start = io->in + io->in_start;
         size_t avail = io->in_end - io->in_start;
@@ -103,7 +109,7 @@ enum netio_status netio_read_line(struct netio *io, char *line, size_t size, siz
             if (content > 0 && start[content - 1] == '\r')
                 content--;
             /* RFC 2449 section 4: 255 octets including the CRLF. */
-            if (io->discarding || content + 2 > NETIO_MAX_LINE || content >= size) {
+            if (io->discarding || content + 2 > max_octets || content >= size) {
                 io->discarding = 0;
                 return NETIO_TOO_LONG;
             }
@@ -112,7 +118,7 @@ enum netio_status netio_read_line(struct netio *io, char *line, size_t size, siz
             *len = content;
             return NETIO_OK;
         }
-        if (avail > NETIO_MAX_LINE || io->discarding) {
+        if (avail > max_octets || io->discarding) {
             /* No end in sight: drop what we have, keep dropping to LF. */
             io->discarding = 1;
             avail = 0;

@@ -314,13 +314,15 @@ static void serve_requests(int chan, const struct monitor_spec *spec)
 
 /*
  * One SOCK_SEQPACKET message: user length (1 byte), password length and
- * pipelined length (2 bytes each), then the three strings.  Answer: one
+ * pipelined length (2 bytes each), the mechanism (1 byte, enum
+ * login_mech: the "password" is an APOP digest for MECH_APOP), then the
+ * three strings.  Answer: one
  * byte, an enum verdict.
  */
-#define CRED_MAX (5 + AUTH_MAX_USER + AUTH_MAX_PASS + NETIO_IN_BUF)
+#define CRED_MAX (6 + AUTH_MAX_USER + AUTH_MAX_PASS + NETIO_IN_BUF)
 
-static int preauth_verify(void *ctx, const char *user, const char *password,
-                          const char *pipelined, size_t npipelined)
+static int preauth_verify(void *ctx, enum login_mech mech, const char *user,
+                          const char *password, const char *pipelined, size_t npipelined)
 {
     int chan = *(int *)ctx;
     size_t ulen = strlen(user), plen = strlen(password);
@@ -332,10 +334,11 @@ static int preauth_verify(void *ctx, const char *user, const char *password,
     msg[2] = (char)plen;
     msg[3] = (char)(npipelined >> 8);
     msg[4] = (char)npipelined;
-    memcpy(msg + 5, user, ulen);
-    memcpy(msg + 5 + ulen, password, plen);
-    memcpy(msg + 5 + ulen + plen, pipelined, npipelined);
-    size_t len = 5 + ulen + plen + npipelined;
+    msg[5] = (char)mech;
+    memcpy(msg + 6, user, ulen);
+    memcpy(msg + 6 + ulen, password, plen);
+    memcpy(msg + 6 + ulen + plen, pipelined, npipelined);
+    size_t len = 6 + ulen + plen + npipelined;
     ssize_t sent = send(chan, msg, len, MSG_NOSIGNAL);
     secure_zero(msg, sizeof msg);
     if (sent != (ssize_t)len)
@@ -348,6 +351,7 @@ static int preauth_verify(void *ctx, const char *user, const char *password,
 }
 
 struct login {
+    enum login_mech mech;
     char user[AUTH_MAX_USER + 1];
     char password[AUTH_MAX_PASS + 1];
     char pipelined[NETIO_IN_BUF];
@@ -362,17 +366,18 @@ static int receive_login(int chan, struct login *l)
     while ((n = recv(chan, msg, sizeof msg, 0)) < 0 && errno == EINTR)
         ;
     int rc = -1;
-    if (n >= 5) {
+    if (n >= 6) {
         size_t ulen = (unsigned char)msg[0];
         size_t plen = (size_t)(unsigned char)msg[1] << 8 | (unsigned char)msg[2];
         size_t qlen = (size_t)(unsigned char)msg[3] << 8 | (unsigned char)msg[4];
+        l->mech = msg[5] == MECH_APOP ? MECH_APOP : MECH_PASSWORD;
         if (ulen <= AUTH_MAX_USER && plen <= AUTH_MAX_PASS && qlen <= NETIO_IN_BUF &&
-            (size_t)n == 5 + ulen + plen + qlen) {
-            memcpy(l->user, msg + 5, ulen);
+            (size_t)n == 6 + ulen + plen + qlen) {
+            memcpy(l->user, msg + 6, ulen);
             l->user[ulen] = '\0';
-            memcpy(l->password, msg + 5 + ulen, plen);
+            memcpy(l->password, msg + 6 + ulen, plen);
             l->password[plen] = '\0';
-            memcpy(l->pipelined, msg + 5 + ulen + plen, qlen);
+            memcpy(l->pipelined, msg + 6 + ulen + plen, qlen);
             l->npipelined = qlen;
             rc = 0;
         }
@@ -389,8 +394,9 @@ struct auth_answer {
     char why[160];
 };
 
-static int check_password(const struct config *cfg, const struct login *l, struct account *acct,
-                          char *why, size_t whylen)
+static int check_password(const struct config *cfg, const struct login *l,
+                          const char *apop_timestamp, struct account *acct, char *why,
+                          size_t whylen)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) {
@@ -409,7 +415,12 @@ static int check_password(const struct config *cfg, const struct login *l, struc
         harden();
         struct auth_answer a;
         memset(&a, 0, sizeof a);
-        a.result = auth_login(cfg, l->user, l->password, &a.acct, a.why, sizeof a.why);
+        if (l->mech == MECH_APOP)
+            a.result = apop_timestamp ? auth_apop(cfg, l->user, l->password, apop_timestamp,
+                                                  &a.acct, a.why, sizeof a.why)
+                                      : AUTH_DENIED;
+        else
+            a.result = auth_login(cfg, l->user, l->password, &a.acct, a.why, sizeof a.why);
         _exit(write_all(p[1], &a, sizeof a) == 0 ? 0 : 1);
     }
     close(p[1]);
@@ -439,10 +450,10 @@ static int check_password(const struct config *cfg, const struct login *l, struc
 
 /* Decides a login: password, then the claim on the mailbox. */
 static int decide(const struct config *cfg, const struct connection *conn, struct login *l,
-                  struct account *acct)
+                  const char *apop_timestamp, struct account *acct)
 {
     char why[160] = "";
-    int r = check_password(cfg, l, acct, why, sizeof why);
+    int r = check_password(cfg, l, apop_timestamp, acct, why, sizeof why);
     secure_zero(l->password, sizeof l->password);
     if (r == AUTH_ERROR) {
         log_err("login error user=%s peer=%s: %s", l->user, conn->peer, why);
@@ -542,9 +553,28 @@ static int after_failure(const struct config *cfg, const struct connection *conn
     return failures >= cfg->max_auth_failures ? VERDICT_DENIED_BYE : VERDICT_DENIED;
 }
 
+/* RFC 1939 section 7: the greeting's "<process-ID.clock@hostname>",
+ * made here so the monitor verifies against its own copy. */
+static const char *make_apop_timestamp(const struct config *cfg, char *buf, size_t size)
+{
+    if (cfg->apop_secrets == NULL)
+        return NULL;
+    char host[128];
+    if (gethostname(host, sizeof host) != 0)
+        strlcpy_checked(host, "localhost", sizeof host);
+    host[sizeof host - 1] = '\0';
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(buf, size, "<%ld.%lld.%ld@%s>", (long)getpid(), (long long)ts.tv_sec,
+             ts.tv_nsec / 1000, host);
+    return buf;
+}
+
 void privsep_serve(const struct config *cfg, const struct privsep_ids *ids,
                    const struct connection *conn)
 {
+    char stamp[200];
+    const char *apop_timestamp = make_apop_timestamp(cfg, stamp, sizeof stamp);
     int cred[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cred) != 0) {
         log_errno("socketpair (pre-auth)");
@@ -565,7 +595,8 @@ void privsep_serve(const struct config *cfg, const struct privsep_ids *ids,
         enter_preauth_sandbox(cfg, ids);
         struct session_env env = { .peer = conn->peer, .stop_flag = conn->stop_flag,
                                    .shed_flag = conn->shed_flag, .verify = preauth_verify,
-                                   .verify_ctx = &cred[1], .monitor_fd = -1 };
+                                   .verify_ctx = &cred[1], .monitor_fd = -1,
+                                   .apop_timestamp = apop_timestamp };
         session_preauth(cfg, conn->rfd, conn->wfd, &env);
         _exit(0);
     }
@@ -575,7 +606,7 @@ void privsep_serve(const struct config *cfg, const struct privsep_ids *ids,
     int verdict = -1;
     unsigned failures = 0;
     while (receive_login(cred[0], &l) == 0) {
-        verdict = decide(cfg, conn, &l, &acct);
+        verdict = decide(cfg, conn, &l, apop_timestamp, &acct);
         if (verdict == VERDICT_DENIED)
             verdict = after_failure(cfg, conn, ++failures);
         char v = (char)verdict;

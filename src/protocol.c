@@ -20,6 +20,8 @@ static const struct command commands[] = {
     { "RSET", CMD_RSET, STATE_TRANSACTION, ARGS_NONE },
     { "TOP", CMD_TOP, STATE_TRANSACTION, ARGS_MSG_LINES },
     { "UIDL", CMD_UIDL, STATE_TRANSACTION, ARGS_OPT_MSG },
+    { "AUTH", CMD_AUTH, STATE_AUTHORIZATION, ARGS_WORDS_1_2 },
+    { "APOP", CMD_APOP, STATE_AUTHORIZATION, ARGS_WORDS_2 },
 };
 
 const struct command *command_table(size_t *count)
@@ -99,17 +101,25 @@ static enum parse_result parse_args(const struct command *c, const char *p, cons
     case ARGS_OPT_MSG: max = 1; break;
     case ARGS_MSG: min = max = 1; break;
     case ARGS_MSG_LINES: min = max = 2; break;
+    case ARGS_WORDS_1_2: min = 1; max = 2; break;
+    case ARGS_WORDS_2: min = max = 2; break;
     case ARGS_REST: break;
     }
     if (words < min)
         return PARSE_MISSING_ARG;
     if (words > max)
         return PARSE_EXTRA_ARG;
-    if (c->rule == ARGS_WORD) {
-        if (has_control_bytes(w[0], n[0]))
-            return PARSE_BAD_TEXT;
+    if (c->rule == ARGS_WORD || c->rule == ARGS_WORDS_1_2 || c->rule == ARGS_WORDS_2) {
+        for (int i = 0; i < words; i++)
+            if (has_control_bytes(w[i], n[i]))
+                return PARSE_BAD_TEXT;
         args->text = w[0];
         args->text_len = n[0];
+        if (words == 2) {
+            args->text2 = w[1];
+            args->text2_len = n[1];
+        }
+        args->count = words;
         return PARSE_OK;
     }
     for (int i = 0; i < words; i++) {

@@ -115,7 +115,8 @@ static enum reply mailbox_failure(struct session *s, enum mb_status st)
 
 static int body_capa(struct session *s)
 {
-    netio_printf(&s->io, "TOP\r\nUIDL\r\nUSER\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n"
+    netio_printf(&s->io, "TOP\r\nUIDL\r\nUSER\r\nSASL PLAIN\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\n"
+                         "PIPELINING\r\n"
                          "IMPLEMENTATION mboxpop3d-%s\r\n.\r\n", MBOXPOP3D_VERSION);
     return 0;
 }
@@ -200,26 +201,17 @@ static enum reply open_maildrop(struct session *s)
                (unsigned long long)count, count == 1 ? "" : "s", (unsigned long long)octets);
 }
 
-/* The pre-auth child's PASS: the monitor decides (privsep.h). */
-static enum reply cmd_pass(struct session *s, const struct command_args *a)
+/* Any login (PASS, AUTH PLAIN, APOP) ends here: the monitor decides
+ * (privsep.h) and the answer becomes the reply. */
+static enum reply hand_over(struct session *s, enum login_mech mech, const char *user,
+                            const char *secret)
 {
-    if (!s->have_user)
-        return say(s, REPLY_ERR, "USER first");
-    s->have_user = 0;
-    char password[AUTH_MAX_PASS + 1];
-    size_t plen = a->text_len <= AUTH_MAX_PASS ? a->text_len : 0;
-    memcpy(password, a->text, plen);
-    password[plen] = '\0';
-    secure_zero((char *)a->text, a->text_len);
     /* What was answered so far must reach the client before anyone else
-     * writes to it; the bytes after PASS travel with the login. */
+     * writes to it; the bytes after the login travel with it. */
     netio_flush(&s->io);
     size_t npending;
     const char *pending = netio_pending(&s->io, &npending);
-    int verdict = a->text_len > AUTH_MAX_PASS ? VERDICT_DENIED
-                                               : s->env->verify(s->env->verify_ctx, s->user,
-                                                                password, pending, npending);
-    secure_zero(password, sizeof password);
+    int verdict = s->env->verify(s->env->verify_ctx, mech, user, secret, pending, npending);
     switch (verdict) {
     case VERDICT_OK:
         return REPLY_GONE;
@@ -235,6 +227,102 @@ static enum reply cmd_pass(struct session *s, const struct command_args *a)
     default:
         return say(s, REPLY_ERR, "[SYS/TEMP] cannot check passwords now, try again later");
     }
+}
+
+static enum reply cmd_pass(struct session *s, const struct command_args *a)
+{
+    if (!s->have_user)
+        return say(s, REPLY_ERR, "USER first");
+    s->have_user = 0;
+    char password[AUTH_MAX_PASS + 1];
+    size_t plen = a->text_len <= AUTH_MAX_PASS ? a->text_len : 0;
+    memcpy(password, a->text, plen);
+    password[plen] = '\0';
+    secure_zero((char *)a->text, a->text_len);
+    /* An over-long password is still a failed login, with its delay. */
+    enum reply r = hand_over(s, MECH_PASSWORD, a->text_len > AUTH_MAX_PASS ? "" : s->user,
+                             password);
+    secure_zero(password, sizeof password);
+    return r;
+}
+
+/*
+ * AUTH PLAIN (RFC 5034, RFC 4616): the response is base64 of
+ * "authzid NUL authcid NUL password"; the authorization identity must be
+ * empty or the authentication identity (we do not let one user act as
+ * another).  "*" cancels; "=" is an empty initial response.
+ */
+#define SASL_MAX_DECODED (AUTH_MAX_USER * 2 + AUTH_MAX_PASS + 2)
+
+static enum reply sasl_plain(struct session *s, const char *b64, size_t len)
+{
+    if (len == 1 && b64[0] == '*')
+        return say(s, REPLY_ERR, "authentication cancelled");
+    unsigned char raw[SASL_MAX_DECODED + 1];
+    size_t n = 0;
+    if (!(len == 1 && b64[0] == '=') && base64_decode(b64, len, raw, SASL_MAX_DECODED, &n) != 0)
+        return say(s, REPLY_ERR, "[AUTH] invalid base64 or response too long");
+    raw[n] = '\0';
+    const char *authzid = (const char *)raw;
+    const char *nul1 = memchr(raw, '\0', n);
+    const char *nul2 = nul1 ? memchr(nul1 + 1, '\0', n - (size_t)(nul1 + 1 - authzid)) : NULL;
+    enum reply r;
+    if (nul1 == NULL || nul2 == NULL || memchr(nul2 + 1, '\0', n - (size_t)(nul2 + 1 - authzid)))
+        r = say(s, REPLY_ERR, "[AUTH] malformed PLAIN response");
+    else if (authzid[0] != '\0' && strcmp(authzid, nul1 + 1) != 0)
+        r = say(s, REPLY_ERR, "[AUTH] authorization identity must be empty or your own");
+    else if (strlen(nul1 + 1) > AUTH_MAX_USER || strlen(nul2 + 1) > AUTH_MAX_PASS)
+        r = hand_over(s, MECH_PASSWORD, "", "");
+    else
+        r = hand_over(s, MECH_PASSWORD, nul1 + 1, nul2 + 1);
+    secure_zero(raw, sizeof raw);
+    return r;
+}
+
+static enum reply cmd_auth(struct session *s, const struct command_args *a)
+{
+    s->have_user = 0;
+    if (a->text_len != 5 || strncasecmp(a->text, "PLAIN", 5) != 0)
+        return say(s, REPLY_ERR, "unsupported authentication mechanism (try PLAIN)");
+    if (a->text2 != NULL) {
+        enum reply r = sasl_plain(s, a->text2, a->text2_len);
+        secure_zero((char *)a->text2, a->text2_len);
+        return r;
+    }
+    /* No initial response: ask for it (RFC 5034 section 4). */
+    netio_write(&s->io, "+ \r\n", 4);
+    netio_flush(&s->io);
+    char line[NETIO_MAX_SASL_LINE + 1];
+    size_t len;
+    enum netio_status st = netio_read_line_max(&s->io, line, sizeof line, &len,
+                                               NETIO_MAX_SASL_LINE);
+    if (st == NETIO_TOO_LONG)
+        return say(s, REPLY_ERR, "[AUTH] response too long");
+    if (st != NETIO_OK) {
+        s->end_reason = st == NETIO_TIMEOUT ? "timeout" : "disconnect";
+        return say(s, REPLY_FATAL, "authentication aborted");
+    }
+    enum reply r = sasl_plain(s, line, len);
+    secure_zero(line, sizeof line);
+    return r;
+}
+
+/* APOP name digest: MD5 of the greeting's timestamp and a shared secret. */
+static enum reply cmd_apop(struct session *s, const struct command_args *a)
+{
+    s->have_user = 0;
+    if (s->env->apop_timestamp == NULL)
+        return say(s, REPLY_ERR, "APOP is not enabled here");
+    char user[AUTH_MAX_USER + 1] = "", digest[33];
+    if (a->text_len <= AUTH_MAX_USER) {
+        memcpy(user, a->text, a->text_len);
+        user[a->text_len] = '\0';
+    }
+    if (a->text2_len != 32)
+        return hand_over(s, MECH_APOP, user, "");
+    memcpy(digest, a->text2, 32);
+    digest[32] = '\0';
+    return hand_over(s, MECH_APOP, user, digest);
 }
 
 /* ---- both states ---- */
@@ -386,6 +474,7 @@ static const handler_fn handlers[] = {
     [CMD_CAPA] = cmd_capa, [CMD_STAT] = cmd_stat, [CMD_LIST] = cmd_list,
     [CMD_RETR] = cmd_retr, [CMD_DELE] = cmd_dele, [CMD_NOOP] = cmd_noop,
     [CMD_RSET] = cmd_rset, [CMD_TOP] = cmd_top,   [CMD_UIDL] = cmd_uidl,
+    [CMD_AUTH] = cmd_auth, [CMD_APOP] = cmd_apop,
 };
 
 /* ---- the dispatcher ---- */
@@ -401,11 +490,13 @@ static int dispatch(struct session *s, char *line, size_t len)
     const struct command *cmd;
     struct command_args args;
     enum parse_result pr = command_parse(line, len, s->state, &cmd, &args);
-    /* Never log what follows PASS, however the line is spelled. */
-    if (log_debug_enabled())
-        log_debug("peer=%s C: %.*s", s->peer,
-                  len >= 4 && strncasecmp(line, "PASS", 4) == 0 ? 4 : (int)(len < 80 ? len : 80),
-                  line);
+    /* Never log a secret, however the line is spelled. */
+    if (log_debug_enabled()) {
+        int secret = len >= 4 && (strncasecmp(line, "PASS", 4) == 0 ||
+                                  strncasecmp(line, "AUTH", 4) == 0 ||
+                                  strncasecmp(line, "APOP", 4) == 0);
+        log_debug("peer=%s C: %.*s", s->peer, secret ? 4 : (int)(len < 80 ? len : 80), line);
+    }
     s->text[0] = '\0';
     s->body = NULL;
     if (pr != PARSE_OK) {
@@ -416,7 +507,7 @@ static int dispatch(struct session *s, char *line, size_t len)
         return 0;
     }
     enum reply r = handlers[cmd->id](s, &args);
-    if (cmd->id == CMD_PASS)
+    if (cmd->id == CMD_PASS || cmd->id == CMD_AUTH || cmd->id == CMD_APOP)
         secure_zero(line, len);
     switch (r) {
     case REPLY_OK:
@@ -540,7 +631,10 @@ void session_preauth(const struct config *cfg, int rfd, int wfd, const struct se
     struct session s;
     if (session_init(&s, cfg, rfd, wfd, env) != 0)
         return;
-    netio_printf(&s.io, "+OK mboxpop3d ready\r\n");
+    if (env->apop_timestamp)
+        netio_printf(&s.io, "+OK mboxpop3d ready %s\r\n", env->apop_timestamp);
+    else
+        netio_printf(&s.io, "+OK mboxpop3d ready\r\n");
     command_loop(&s);
     session_end(&s);
 }

@@ -112,6 +112,56 @@ int consttime_equal(const void *a, size_t alen, const void *b, size_t blen)
     return diff == 0;
 }
 
+static int b64_value(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+int base64_decode(const char *in, size_t len, unsigned char *out, size_t outcap,
+                  size_t *outlen)
+{
+    if (len % 4 != 0)
+        return -1;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i += 4) {
+        int v[4], pad = 0;
+        for (int k = 0; k < 4; k++) {
+            char c = in[i + k];
+            if (c == '=' && i + 4 == len && k >= 2) {
+                v[k] = 0;
+                pad++;
+                continue;
+            }
+            if (pad || (v[k] = b64_value(c)) < 0)
+                return -1;               /* '=' only at the very end */
+        }
+        unsigned triple = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 |
+                          (unsigned)v[3];
+        size_t n = 3 - (size_t)pad;
+        if (o + n > outcap)
+            return -1;
+        unsigned char bytes[3] = { (unsigned char)(triple >> 16), (unsigned char)(triple >> 8),
+                                   (unsigned char)triple };
+        /* Canonical: the bits under the padding must be zero. */
+        if ((pad == 1 && bytes[2] != 0) || (pad == 2 && (bytes[1] != 0 || bytes[2] != 0)))
+            return -1;
+        memcpy(out + o, bytes, n);
+        o += n;
+    }
+    *outlen = o;
+    return 0;
+}
+
 int64_t now_ms(void)
 {
     struct timespec ts;

@@ -116,3 +116,138 @@ class Policy(POP3TestCase):
 if __name__ == "__main__":
     import unittest
     unittest.main()
+
+
+class Mechanisms(POP3TestCase):
+    """AUTH PLAIN (RFC 5034, RFC 4616) and APOP (RFC 1939 section 7)."""
+
+    def apop_daemon(self, acct, mode=0o600):
+        secrets = self.env.dir / "apop-secrets"
+        secrets.write_text(f"someone:else\n{acct.name}:apop-{acct.password}\n")
+        os.chmod(secrets, mode)
+        d = Daemon(self.env, f"apop{mode:o}", {"apop_secrets": str(secrets)}).start()
+        self.addCleanup(d.stop)
+        return d
+
+    def test_auth_plain_initial_response_and_continuation(self):
+        import base64
+        acct = self.new_mailbox(fixtures.simple(2))
+        token = base64.b64encode(f"\0{acct.name}\0{acct.password}".encode()).decode()
+        c = self.connect()
+        r = self.ok(c, f"AUTH PLAIN {token}")
+        self.assertIn("2 messages", r)
+        self.quit(c)
+        c = self.connect()
+        c.send_raw(("AUTH PLAIN" + "\r\n").encode())
+        self.assertEqual(c.readline_str(5), "+ ")
+        c.send_raw((token + "\r\n").encode())
+        self.assertTrue(c.readline_str(5).startswith("+OK"))
+        self.quit(c)
+        # authzid equal to the authcid is allowed too
+        token2 = base64.b64encode(f"{acct.name}\0{acct.name}\0{acct.password}".encode()).decode()
+        c = self.connect()
+        self.ok(c, f"AUTH PLAIN {token2}")
+        self.quit(c)
+
+    def test_auth_plain_refusals(self):
+        import base64
+        acct = self.new_mailbox(fixtures.simple(1))
+        c = self.connect()
+        c.send_raw(("AUTH PLAIN" + "\r\n").encode())
+        self.assertEqual(c.readline_str(5), "+ ")
+        c.send_raw(("*" + "\r\n").encode())
+        self.assertTrue(c.readline_str(5).startswith("-ERR"))
+        self.err(c, "AUTH PLAIN not*base64")
+        self.err(c, "AUTH PLAIN " + base64.b64encode(
+            f"other\0{acct.name}\0{acct.password}".encode()).decode(), "AUTH")
+        self.err(c, "AUTH PLAIN " + base64.b64encode(
+            f"\0{acct.name}\0wrong".encode()).decode(), "AUTH")
+        self.err(c, "AUTH PLAIN " + base64.b64encode(b"\0a\0b\0c").decode(), "AUTH")
+        self.err(c, "AUTH CRAM-MD5")
+        c.send_raw(("AUTH PLAIN" + "\r\n").encode())
+        self.assertEqual(c.readline_str(5), "+ ")
+        c.send_raw(b"QUFB" * 400 + b"\r\n")              # over the response limit
+        self.assertTrue(c.readline_str(5).startswith("-ERR"))
+        r = self.ok(c, "CAPA")                          # the session goes on
+        self.assertTrue(r.startswith("+OK"))
+
+    def test_capa_lists_sasl_plain(self):
+        c = self.connect()
+        _, lines = self.multi(c, "CAPA")
+        self.assertIn(b"SASL PLAIN", lines)
+
+    def test_apop(self):
+        import hashlib
+        import re
+        acct = self.new_mailbox(fixtures.simple(1))
+        d = self.apop_daemon(acct)
+        c = self.connect(port=d.port, check_greeting=False)
+        m = re.fullmatch(r"\+OK mboxpop3d ready (<\d+\.[\d.]+@[^>]+>)", c.greeting)
+        self.assertTrue(m, c.greeting)
+        digest = hashlib.md5((m.group(1) + "apop-" + acct.password).encode()).hexdigest()
+        r = self.ok(c, f"APOP {acct.name} {digest}")
+        self.assertIn("1 message", r)
+        self.quit(c)
+        # a digest for another greeting's timestamp is refused
+        c = self.connect(port=d.port, check_greeting=False)
+        self.err(c, f"APOP {acct.name} {digest}", "AUTH")
+        # and Python's poplib speaks it
+        import poplib
+        p = poplib.POP3("127.0.0.1", d.port, timeout=10)
+        p.apop(acct.name, "apop-" + acct.password)
+        self.assertEqual(p.stat()[0], 1)
+        p.quit()
+
+    def test_apop_off_without_secrets_and_with_readable_file(self):
+        acct = self.new_mailbox(fixtures.simple(1))
+        c = self.connect()
+        self.assertEqual(c.greeting, "+OK mboxpop3d ready")    # no timestamp
+        self.err(c, f"APOP {acct.name} " + "0" * 32)
+        d = self.apop_daemon(acct, mode=0o644)
+        c = self.connect(port=d.port, check_greeting=False)
+        import hashlib
+        import re
+        ts = re.search(r"<[^>]+>", c.greeting).group(0)
+        digest = hashlib.md5((ts + "apop-" + acct.password).encode()).hexdigest()
+        self.err(c, f"APOP {acct.name} {digest}", "SYS/TEMP")
+        self.assertIn("refusing to use it", d.log_tail(100))
+
+
+class HostileInput(POP3TestCase):
+    """What attackers send before logging in (mboxpop3d(8), SECURITY)."""
+
+    def test_huge_user_and_password_lines(self):
+        c = self.connect()
+        c.send_raw(("USER " + "u" * 10000 + "\r\n").encode())
+        self.assertEqual(c.readline_str(5), "-ERR line too long")
+        c.send_raw(("PASS " + "p" * 100000 + "\r\n").encode())
+        self.assertEqual(c.readline_str(5), "-ERR line too long")
+        r = self.ok(c, "CAPA")
+        self.assertTrue(r.startswith("+OK"))
+
+    def test_format_strings_nul_and_bare_cr(self):
+        c = self.connect()
+        self.ok(c, "USER %s%n%x%n")
+        self.err(c, "PASS %s%s%s%s%n", "AUTH")
+        c.send_raw(b"USER a\x00b\r\n")
+        self.assertTrue(c.readline_str(5).startswith("-ERR"))
+        c.send_raw(b"CAPA\rQUIT\r\n")
+        self.assertTrue(c.readline_str(5).startswith("-ERR"))
+        self.ok(c, "USER ../../etc/passwd")
+        self.err(c, "PASS x", "AUTH")
+        self.ok(c, "USER /etc/shadow")
+        self.err(c, "PASS x", "AUTH")
+
+    def test_ten_thousand_pipelined_commands(self):
+        acct = self.new_mailbox(fixtures.simple(1))
+        c, _ = self.login(acct)
+        n = 10000
+        c.send_raw(b"NOOP\r\n" * n)
+        got = 0
+        deadline = time.monotonic() + 60
+        while got < n and time.monotonic() < deadline:
+            self.assertEqual(c.readline_str(10), "+OK")
+            got += 1
+        self.assertEqual(got, n)
+        self.ok(c, "STAT")
+        self.quit(c)

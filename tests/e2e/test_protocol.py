@@ -25,8 +25,9 @@ class CapaMixin:
         impl = [x for x in caps if x.upper().startswith("IMPLEMENTATION")]
         self.assertEqual(len(names), len(set(names)),
                          f"duplicate capabilities: {caps}")
-        self.assertEqual(set(names), CAPS | {"IMPLEMENTATION"},
+        self.assertEqual(set(names), CAPS | {"IMPLEMENTATION", "SASL"},
                          f"CAPA lists {caps}")
+        self.assertIn("SASL PLAIN", caps)
         self.assertEqual(plain, CAPS, f"CAPA lists {caps}")
         self.assertEqual(len(impl), 1, caps)
         self.assertRegex(impl[0], r"^IMPLEMENTATION mboxpop3d-\S+$")

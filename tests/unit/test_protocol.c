@@ -47,7 +47,8 @@ TEST(table_lists_every_command)
     size_t n = 0;
     const struct command *t = command_table(&n);
     static const char *names[] = { "USER", "PASS", "QUIT", "CAPA", "STAT", "LIST",
-                                   "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL" };
+                                   "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL",
+                                   "AUTH", "APOP" };
     CHECK_EQ(n, sizeof names / sizeof names[0]);
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         int found = 0;
@@ -244,6 +245,23 @@ TEST(top_line_count_may_be_zero)
     P(line, TRANS, PARSE_OK, CMD_TOP);
 }
 
+TEST(auth_and_apop_arguments)
+{
+    P("AUTH PLAIN", AUTH, PARSE_OK, CMD_AUTH);
+    P("auth plain dGVzdA==", AUTH, PARSE_OK, CMD_AUTH);
+    P("AUTH", AUTH, PARSE_MISSING_ARG, CMD_AUTH);
+    P("AUTH PLAIN a b", AUTH, PARSE_EXTRA_ARG, CMD_AUTH);
+    P("AUTH PLAIN", TRANS, PARSE_BAD_STATE, CMD_AUTH);
+    P("APOP bob 0123456789abcdef0123456789abcdef", AUTH, PARSE_OK, CMD_APOP);
+    P("APOP bob", AUTH, PARSE_MISSING_ARG, CMD_APOP);
+    P("APOP bob x y", AUTH, PARSE_EXTRA_ARG, CMD_APOP);
+    P("APOP bob x", TRANS, PARSE_BAD_STATE, CMD_APOP);
+    struct command_args a;
+    const struct command *c;
+    CHECK_EQ(command_parse("AUTH PLAIN abc=", 15, STATE_AUTHORIZATION, &c, &a), PARSE_OK);
+    CHECK(a.text2 != NULL && a.text2_len == 4 && memcmp(a.text2, "abc=", 4) == 0);
+}
+
 TEST(unknown_commands)
 {
     P("", AUTH, PARSE_UNKNOWN, -1);
@@ -257,7 +275,6 @@ TEST(unknown_commands)
     P("RET 1", TRANS, PARSE_UNKNOWN, -1);
     P("TO 1 1", TRANS, PARSE_UNKNOWN, -1);
     P("Q", AUTH, PARSE_UNKNOWN, -1);
-    P("APOP bob 0123456789abcdef0123456789abcdef", AUTH, PARSE_UNKNOWN, -1);
     P("STLS", AUTH, PARSE_UNKNOWN, -1);
     P("NOOP\t", TRANS, PARSE_UNKNOWN, -1);
     P("\x01NOOP", TRANS, PARSE_UNKNOWN, -1);
@@ -321,6 +338,7 @@ int main(void)
     RUN(pass_takes_rest_of_line_verbatim);
     RUN(message_numbers_are_strict);
     RUN(top_line_count_may_be_zero);
+    RUN(auth_and_apop_arguments);
     RUN(unknown_commands);
     RUN(user_with_control_bytes_is_bad_text);
     RUN(parse_clears_outputs);

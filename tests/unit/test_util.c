@@ -58,6 +58,39 @@ TEST(strlcpy_checked_truncates_and_says_so)
     CHECK(strcmp(buf, "abc") == 0);
 }
 
+TEST(base64_decodes_rfc4648_vectors)
+{
+    static const char *const pairs[][2] = {
+        { "", "" }, { "Zg==", "f" }, { "Zm8=", "fo" }, { "Zm9v", "foo" },
+        { "Zm9vYg==", "foob" }, { "Zm9vYmE=", "fooba" }, { "Zm9vYmFy", "foobar" },
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        unsigned char out[16];
+        size_t n = 99;
+        CHECK(base64_decode(pairs[i][0], strlen(pairs[i][0]), out, sizeof out, &n) == 0);
+        CHECK_MEM(out, n, pairs[i][1], strlen(pairs[i][1]));
+    }
+    unsigned char out[8];
+    size_t n;
+    CHECK(base64_decode("AHVzZXIAcGFzcw==", 16, out, sizeof out, &n) == -1);  /* too long */
+    unsigned char big[16];
+    CHECK(base64_decode("AHVzZXIAcGFzcw==", 16, big, sizeof big, &n) == 0);
+    CHECK_MEM(big, n, "\0user\0pass", 10);
+}
+
+TEST(base64_is_strict)
+{
+    const char *bad[] = { "Zg", "Zg=", "Z===", "Zm9v\n", "Zm 9v", "Zh==", "Zm9=",
+                          "=Zm9", "Zg==Zg==", "Zm9v!A==", "-_==" };
+    unsigned char out[16];
+    size_t n;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (base64_decode(bad[i], strlen(bad[i]), out, sizeof out, &n) != -1) {
+            tl_current_failed = 1;
+            printf("  accepted \"%s\"\n", bad[i]);
+        }
+}
+
 int main(void)
 {
     RUN(parse_uint_accepts_plain_digits);
@@ -66,5 +99,7 @@ int main(void)
     RUN(parse_uint_respects_length);
     RUN(consttime_equal_compares);
     RUN(strlcpy_checked_truncates_and_says_so);
+    RUN(base64_decodes_rfc4648_vectors);
+    RUN(base64_is_strict);
     return test_report();
 }
