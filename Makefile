@@ -27,7 +27,7 @@ LIB_OBJS := $(LIB_SRCS:src/%.c=$(OBJDIR)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
 
-.PHONY: all clean check unit e2e install run demo fuzz
+.PHONY: all clean check unit e2e install run demo fuzz bench-auth
 all: mboxpop3d
 
 mboxpop3d: $(OBJDIR)/main.o $(LIB_OBJS)
@@ -98,6 +98,11 @@ fuzz: $(FUZZ_BINS)
 	        -artifact_prefix=build/fuzz/crash-$$t- -print_final_stats=0 \
 	        build/fuzz/corpus-$$t tests/fuzz/corpus/$$t 2>&1 | tail -n 3 || exit 1; \
 	done
+
+# ---- measurements ----
+# Password guesses per second an attacker gets, defences off and on.
+bench-auth: mboxpop3d build/tests/mkhash
+	python3 tests/bench/bruteforce.py
 
 # ---- running ----
 run: mboxpop3d

@@ -50,6 +50,7 @@ struct config {
     unsigned ip_auth_failures;        /* per address in ip_auth_window, 0: off */
     unsigned ip_auth_window;          /* seconds */
     unsigned ip_auth_block;           /* seconds an address is refused */
+    unsigned login_delay;             /* seconds between one account's logins */
     unsigned lock_timeout;            /* seconds to wait for spool locks */
     unsigned dotlock_stale;           /* seconds before a dotlock is stale */
     unsigned mbox_locks;              /* LOCK_KIND_* set */

@@ -20,7 +20,8 @@
  * One session per mailbox (RFC 2449 [IN-USE]): before a login opens the
  * mailbox, claim() asks the keeper of the table of logged-in mailboxes
  * (the master) for it.  Returns 0 if claimed, 1 if another session has
- * it, -1 if the keeper did not answer.  The claim lasts as long as the
+ * it, 2 if the account logged in less than login_delay ago, -1 if the
+ * keeper did not answer.  The claim lasts as long as the
  * process that made it, so it can never outlive a crash.
  */
 typedef int (*claim_fn)(void *ctx, const char *user);
@@ -32,6 +33,7 @@ enum verdict {
     VERDICT_TEMP = 'T',       /* -ERR [SYS/TEMP]: cannot check now */
     VERDICT_IN_USE = 'I',     /* -ERR [IN-USE], and the session ends */
     VERDICT_DENIED_BYE = 'Q', /* -ERR [AUTH], max_auth_failures reached: end */
+    VERDICT_LOGIN_DELAY = 'W',/* -ERR [LOGIN-DELAY], and the session ends */
 };
 
 /* How a login proves itself: a password (USER/PASS, AUTH PLAIN) or an

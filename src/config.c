@@ -57,6 +57,7 @@ static const struct setting settings[] = {
     { "ip_auth_failures", SET_COUNT, FIELD(ip_auth_failures), "10", 0, 100000 },
     { "ip_auth_window", SET_SECONDS, FIELD(ip_auth_window), "300", 1, 86400 },
     { "ip_auth_block", SET_SECONDS, FIELD(ip_auth_block), "600", 1, 86400 },
+    { "login_delay", SET_SECONDS, FIELD(login_delay), "0", 0, 86400 },
     { "pid_file", SET_PATH, FIELD(pid_file), "/run/mboxpop3d.pid", 0, 0 },
 };
 

@@ -470,6 +470,11 @@ static int decide(const struct config *cfg, const struct connection *conn, struc
                      conn->peer);
             return VERDICT_IN_USE;
         }
+        if (claimed == 2) {
+            log_info("user=%s peer=%s: refused, login_delay (%u s) not over", acct->name,
+                     conn->peer, cfg->login_delay);
+            return VERDICT_LOGIN_DELAY;
+        }
         if (claimed != 0)
             return VERDICT_TEMP;
     }
@@ -611,7 +616,8 @@ void privsep_serve(const struct config *cfg, const struct privsep_ids *ids,
             verdict = after_failure(cfg, conn, ++failures);
         char v = (char)verdict;
         if (send(cred[0], &v, 1, MSG_NOSIGNAL) != 1 || verdict == VERDICT_OK ||
-            verdict == VERDICT_IN_USE || verdict == VERDICT_DENIED_BYE)
+            verdict == VERDICT_IN_USE || verdict == VERDICT_DENIED_BYE ||
+            verdict == VERDICT_LOGIN_DELAY)
             break;
     }
     close(cred[0]);

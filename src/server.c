@@ -44,6 +44,7 @@
 #define MSG_IN_USE 'I'          /* no: mailbox claimed (to L) */
 #define MSG_TOO_MANY 'X'        /* no: max_per_ip reached (to B) */
 #define MSG_BLOCKED 'D'         /* no: too many failed logins (to B) */
+#define MSG_LOGIN_DELAY 'W'     /* no: login_delay not over for this user (to L) */
 #define MSG_AUTH_FAIL 'F'       /* + address key: a failed login (no answer) */
 #define CLAIM_REPLY_TIMEOUT_MS 10000
 /* A client that QUITs and logs in again at once can reach the master
@@ -218,7 +219,7 @@ static int ask_master(int chan, char type, const char *payload, size_t n)
 static int claim_once(int chan, const char *user)
 {
     int r = ask_master(chan, MSG_CLAIM, user, strlen(user));
-    return r == MSG_CLAIMED ? 0 : r == MSG_IN_USE ? 1 : -1;
+    return r == MSG_CLAIMED ? 0 : r == MSG_IN_USE ? 1 : r == MSG_LOGIN_DELAY ? 2 : -1;
 }
 
 /* The worker's side of a claim (a claim_fn). */
@@ -229,7 +230,7 @@ static int claim_mailbox(void *ctx, const char *user)
     for (;;) {
         int r = claim_once(chan, user);
         if (r != 1 || now_ms() >= deadline)
-            return r;
+            return r;           /* 0 claimed, 1 in use, 2 login delay, -1 */
         struct timespec ts = { 0, CLAIM_RETRY_MS * 1000000L };
         nanosleep(&ts, NULL);
     }
@@ -480,6 +481,43 @@ static void record_auth_failure(const struct config *cfg, const char *key)
     }
 }
 
+/*
+ * login_delay (RFC 2449 LOGIN-DELAY): when each account last logged in.
+ * A fixed table; the oldest entry makes room, which can only shorten a
+ * delay, never lengthen one.
+ */
+#define LOGIN_TABLE_SIZE 4096
+
+struct login_record {
+    char user[AUTH_MAX_USER + 1];
+    int64_t last_ms;
+};
+
+static struct login_record login_table[LOGIN_TABLE_SIZE];
+
+/* 1 if user logged in less than login_delay ago; else records now. */
+static int too_soon(const struct config *cfg, const char *user)
+{
+    if (cfg->login_delay == 0)
+        return 0;
+    int64_t now = now_ms();
+    struct login_record *slot = &login_table[0];
+    for (size_t i = 0; i < LOGIN_TABLE_SIZE; i++) {
+        struct login_record *r = &login_table[i];
+        if (strcmp(r->user, user) == 0) {
+            if (now - r->last_ms < (int64_t)cfg->login_delay * 1000)
+                return 1;
+            slot = r;
+            break;
+        }
+        if (r->last_ms < slot->last_ms)
+            slot = r;
+    }
+    strlcpy_checked(slot->user, user, sizeof slot->user);
+    slot->last_ms = now;
+    return 0;
+}
+
 static int address_blocked(const char *key)
 {
     const struct ip_record *r = ip_find(key, 0);
@@ -529,11 +567,12 @@ static void read_worker(struct pool *p, struct worker *w, const struct config *c
             w->user[0] = '\0';
         } else if (msg[0] == MSG_CLAIM && n >= 2 && (size_t)n <= 1 + AUTH_MAX_USER) {
             int taken = w->user[0] != '\0' || mailbox_claimed(p, arg);
-            if (!taken) {
+            int wait = !taken && too_soon(cfg, arg);
+            if (!taken && !wait) {
                 strlcpy_checked(w->user, arg, sizeof w->user);
                 w->state = W_SESSION;
             }
-            answer(w, taken ? MSG_IN_USE : MSG_CLAIMED);
+            answer(w, taken ? MSG_IN_USE : wait ? MSG_LOGIN_DELAY : MSG_CLAIMED);
         }
     }
 }

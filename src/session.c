@@ -115,6 +115,8 @@ static enum reply mailbox_failure(struct session *s, enum mb_status st)
 
 static int body_capa(struct session *s)
 {
+    if (s->cfg->login_delay)
+        netio_printf(&s->io, "LOGIN-DELAY %u\r\n", s->cfg->login_delay);
     netio_printf(&s->io, "TOP\r\nUIDL\r\nUSER\r\nSASL PLAIN\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\n"
                          "PIPELINING\r\n"
                          "IMPLEMENTATION mboxpop3d-%s\r\n.\r\n", MBOXPOP3D_VERSION);
@@ -220,6 +222,10 @@ static enum reply hand_over(struct session *s, enum login_mech mech, const char 
     case VERDICT_IN_USE:
         s->end_reason = "in-use";
         return say(s, REPLY_FATAL, "[IN-USE] your mailbox is open in another session");
+    case VERDICT_LOGIN_DELAY:
+        s->end_reason = "login-delay";
+        return say(s, REPLY_FATAL, "[LOGIN-DELAY] wait %u seconds between logins",
+                   s->cfg->login_delay);
     case VERDICT_DENIED_BYE:
         s->end_reason = "auth-failures";
         return say(s, REPLY_FATAL, "[AUTH] invalid user name or password; too many failures, "

@@ -251,3 +251,23 @@ class HostileInput(POP3TestCase):
         self.assertEqual(got, n)
         self.ok(c, "STAT")
         self.quit(c)
+
+
+class LoginDelay(POP3TestCase):
+    """login_delay: RFC 2449 LOGIN-DELAY, per account, kept by the master."""
+
+    daemon_settings = {"login_delay": "2"}
+
+    def test_second_login_too_soon_is_refused(self):
+        acct = self.new_mailbox(fixtures.simple(1))
+        c = self.connect()
+        _, lines = self.multi(c, "CAPA")
+        self.assertIn(b"LOGIN-DELAY 2", lines)
+        c2, _ = self.login(acct)
+        self.quit(c2)
+        c3 = self.connect()
+        self.ok(c3, f"USER {acct.name}")
+        self.err(c3, f"PASS {acct.password}", "LOGIN-DELAY")
+        time.sleep(2.1)
+        c4, _ = self.login(acct)
+        self.quit(c4)
