@@ -50,9 +50,11 @@ struct privsep_ids {
 };
 
 /* Start-up checks and set-up (as root: preauth_user exists, empty_dir is
- * an empty root-owned directory, created if missing).  On failure err
- * says what is wrong and how to fix it. */
-int privsep_prepare(const struct config *cfg, struct privsep_ids *ids, char *err, size_t errlen);
+ * an empty root-owned directory, created if missing unless check_only,
+ * which also makes an unusable spool directory group a failure).  On
+ * failure err says what is wrong and how to fix it. */
+int privsep_prepare(const struct config *cfg, struct privsep_ids *ids, int check_only, char *err,
+                    size_t errlen);
 
 /* What the accepting process knows about the connection. */
 struct connection {
@@ -66,6 +68,8 @@ struct connection {
     /* Tells the keeper of per-address failure counts (the master) about
      * a failed login; NULL in inetd mode.  ctx is claim_ctx. */
     void (*auth_failed)(void *ctx, const char *addr_key);
+    void (*preauth_setup)(void);  /* run first in the pre-auth child, or NULL */
+    int64_t start_ms;           /* when the client connected (now_ms()) */
     int master_fd;              /* closed in every child, or -1 */
 };
 

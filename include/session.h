@@ -13,6 +13,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "auth.h"
 #include "config.h"
 
@@ -52,6 +53,8 @@ struct session_env {
     verify_fn verify;                        /* pre-auth: who checks PASS */
     void *verify_ctx;
     const char *apop_timestamp;              /* "<pid.clock@host>", or NULL */
+    int64_t start_ms;                        /* connect time (0: now) for
+                                                max_session_time and the log */
     int monitor_fd;                          /* session: the monitor channel */
 };
 

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "log.h"
 #include "mailbox.h"
+#include "privsep.h"
 #include "proctitle.h"
 #include "server.h"
 #include "version.h"
@@ -35,7 +36,9 @@ static void usage(FILE *out)
 }
 
 /* Problems -t and start-up report; returns how many were found. */
-static int check_environment(const struct config *cfg, FILE *out)
+/* thorough (-t): also the privilege separation's start-up checks,
+ * which server start-up makes itself. */
+static int check_environment(const struct config *cfg, FILE *out, int thorough)
 {
     int problems = 0;
     struct stat st;
@@ -47,6 +50,12 @@ static int check_environment(const struct config *cfg, FILE *out)
     if (cfg->passwd_file && access(cfg->passwd_file, R_OK) != 0) {
         fprintf(out, "problem: passwd_file %s is not readable (%s)\n", cfg->passwd_file,
                 strerror(errno));
+        problems++;
+    }
+    struct privsep_ids ids;
+    char err[512];
+    if (thorough && privsep_prepare(cfg, &ids, 1, err, sizeof err) != 0) {
+        fprintf(out, "problem: %s\n", err);
         problems++;
     }
     if (cfg->min_spare > cfg->max_spare) {
@@ -140,7 +149,7 @@ static int configure(struct config *cfg, const char *path, int must_exist,
 static int check_config(const struct config *cfg)
 {
     config_print(cfg, stdout);
-    int problems = check_environment(cfg, stdout);
+    int problems = check_environment(cfg, stdout, 1);
     printf("# %d problem%s found\n", problems, problems == 1 ? "" : "s");
     return problems ? 1 : 0;
 }
@@ -152,7 +161,7 @@ static int serve(struct config *cfg, const char *reload_path, int foreground, in
     srand((unsigned)(time(NULL) ^ getpid()));
     /* inetd mode logs to syslog unless asked otherwise: stderr may be the socket. */
     log_init(inetd ? debug : foreground, debug);
-    if (check_environment(cfg, stderr) != 0) {
+    if (check_environment(cfg, stderr, 0) != 0) {
         log_err("refusing to start: fix the problems above");
         return 1;
     }

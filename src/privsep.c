@@ -1,5 +1,6 @@
 /* privsep.c - the monitor and its children, one set per connection; see
  * privsep.h for who does what and why. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -51,27 +52,36 @@ static int mkdir_p(const char *path, mode_t mode)
 
 /* The pre-auth chroot: a root-owned directory nobody else can write,
  * with nothing in it. */
-static int check_empty_dir(const char *dir, char *err, size_t errlen)
+static int check_empty_dir(const char *dir, int check_only, char *err, size_t errlen)
 {
-    if (mkdir_p(dir, 0755) != 0) {
+    struct stat st;
+    if (check_only && lstat(dir, &st) != 0 && errno == ENOENT)
+        return 0;                       /* made at start-up */
+    if (!check_only && mkdir_p(dir, 0755) != 0) {
         snprintf(err, errlen, "cannot create empty_dir %s: %s", dir, strerror(errno));
         return -1;
     }
-    struct stat st;
     if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0 ||
         (st.st_mode & (S_IWGRP | S_IWOTH))) {
         snprintf(err, errlen, "empty_dir %s must be a directory owned by root and writable by "
                               "no one else (chown root: %s; chmod 755 %s)", dir, dir, dir);
         return -1;
     }
-    if (st.st_nlink > 2) {
+    DIR *d = opendir(dir);
+    int entries = 0;
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;)
+        entries += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    if (d)
+        closedir(d);
+    if (d == NULL || entries > 0) {
         snprintf(err, errlen, "empty_dir %s must be empty: it is the pre-auth chroot", dir);
         return -1;
     }
     return 0;
 }
 
-int privsep_prepare(const struct config *cfg, struct privsep_ids *ids, char *err, size_t errlen)
+int privsep_prepare(const struct config *cfg, struct privsep_ids *ids, int check_only, char *err,
+                    size_t errlen)
 {
     memset(ids, 0, sizeof *ids);
     ids->privileged = geteuid() == 0;
@@ -94,11 +104,24 @@ int privsep_prepare(const struct config *cfg, struct privsep_ids *ids, char *err
     }
     ids->preauth_uid = pw->pw_uid;
     ids->preauth_gid = pw->pw_gid;
-    if (check_empty_dir(cfg->empty_dir, err, errlen) != 0)
+    if (check_empty_dir(cfg->empty_dir, check_only, err, errlen) != 0)
         return -1;
-    if (ids->spool_gid == 0 || !(st.st_mode & S_IWGRP))
+    /* The monitor makes dotlocks with the spool directory's group when
+     * that group (not root's) may write it; in a world-writable (sticky)
+     * directory it needs no group of its own. */
+    int group_ok = ids->spool_gid != 0 && (st.st_mode & S_IWGRP);
+    if (!group_ok)
+        ids->spool_gid = ids->preauth_gid;
+    if (!group_ok && !(st.st_mode & S_IWOTH)) {
+        if (check_only) {
+            snprintf(err, errlen, "spool_dir %s is not writable by a group other than root: the "
+                                  "monitor cannot make dotlocks there (Debian: chown root:mail; "
+                                  "chmod 2775)", cfg->spool_dir);
+            return -1;
+        }
         log_warn("spool_dir %s is not writable by a group other than root: the monitor cannot "
                  "make dotlocks there (Debian: chown root:mail; chmod 2775)", cfg->spool_dir);
+    }
     return 0;
 }
 
@@ -413,6 +436,7 @@ static int check_password(const struct config *cfg, const struct login *l,
     if (pid == 0) {
         close(p[0]);
         harden();
+        proctitle_set("password check");
         struct auth_answer a;
         memset(&a, 0, sizeof a);
         if (l->mech == MECH_APOP)
@@ -495,7 +519,7 @@ static void run_session_child(const struct config *cfg, const struct privsep_ids
     signal(SIGUSR2, SIG_IGN);        /* shedding is for pre-auth connections */
     proctitle_set("session %s", acct->name);
     struct session_env env = { .peer = conn->peer, .stop_flag = conn->stop_flag,
-                               .monitor_fd = chan };
+                               .monitor_fd = chan, .start_ms = conn->start_ms };
     session_transaction(cfg, conn->rfd, conn->wfd, acct, l->pipelined, l->npipelined, &env);
     _exit(0);
 }
@@ -596,12 +620,15 @@ void privsep_serve(const struct config *cfg, const struct privsep_ids *ids,
         close(cred[0]);
         if (conn->master_fd >= 0)
             close(conn->master_fd);
+        if (conn->preauth_setup)
+            conn->preauth_setup();
         proctitle_set("pre-auth %s", conn->peer);
         enter_preauth_sandbox(cfg, ids);
         struct session_env env = { .peer = conn->peer, .stop_flag = conn->stop_flag,
                                    .shed_flag = conn->shed_flag, .verify = preauth_verify,
                                    .verify_ctx = &cred[1], .monitor_fd = -1,
-                                   .apop_timestamp = apop_timestamp };
+                                   .apop_timestamp = apop_timestamp,
+                                   .start_ms = conn->start_ms };
         session_preauth(cfg, conn->rfd, conn->wfd, &env);
         _exit(0);
     }

@@ -28,7 +28,9 @@
 
 #define LISTEN_BACKLOG 128
 #define ACCEPT_PAUSE_MS 200        /* after EMFILE/ENFILE: pause, don't spin */
-#define SHUTDOWN_GRACE_SECS 10
+/* Sessions end at once on SIGTERM, but an UPDATE in progress finishes:
+ * wait for it, within the unit's TimeoutStopSec (60 s). */
+#define SHUTDOWN_GRACE_SECS 50
 
 /*
  * Each worker has a SOCK_SEQPACKET channel to the master.  Worker to
@@ -91,6 +93,7 @@ static void on_retire(int sig) { (void)sig; got_retire = 1; }
 static volatile sig_atomic_t got_shed;
 static void on_shed(int sig) { (void)sig; got_shed = 1; got_stop = 1; }
 
+
 /* Each worker leads a process group with the pre-auth and session
  * children it forks, so the master (root) can reach them all with one
  * kill(-pid): the worker itself may no longer signal them once it has
@@ -106,6 +109,13 @@ static void set_handler(int sig, void (*fn)(int))
     struct sigaction sa = { .sa_handler = fn };
     sigemptyset(&sa.sa_mask);
     sigaction(sig, &sa, NULL);
+}
+
+/* Only the pre-auth child takes SIGUSR2; the worker ignores it, so that a
+ * session child it forks later never inherits a stop. */
+static void preauth_signals(void)
+{
+    set_handler(SIGUSR2, on_shed);
 }
 
 /* ---- listeners ---- */
@@ -314,7 +324,9 @@ static void serve_connection(const struct config *cfg, int fd, const struct sock
     struct connection conn = { .rfd = fd, .wfd = fd, .peer = peer, .stop_flag = &got_stop,
                                .shed_flag = &got_shed, .claim = claim_mailbox,
                                .claim_ctx = &chan, .master_fd = chan, .addr_key = key,
-                               .auth_failed = report_auth_failure };
+                               .auth_failed = report_auth_failure,
+                               .preauth_setup = preauth_signals, .start_ms = now_ms() };
+    proctitle_set("monitor %s", peer);
     privsep_serve(cfg, &ids, &conn);
     close(fd);
     char release = MSG_RELEASE;      /* before exit: the next login need not wait */
@@ -326,7 +338,7 @@ static void worker_main(const struct config *cfg, const int *lfds, size_t nl, in
     proctitle_set("worker (idle)");
     set_handler(SIGTERM, on_worker_stop);
     set_handler(SIGUSR1, on_retire);
-    set_handler(SIGUSR2, on_shed);
+    set_handler(SIGUSR2, SIG_IGN);
     set_handler(SIGINT, SIG_IGN);
     set_handler(SIGHUP, SIG_IGN);
     set_handler(SIGCHLD, SIG_DFL);
@@ -660,7 +672,7 @@ static void reload(struct config *cfg, const char *path, struct pool *p)
     config_defaults(&fresh);
     char err[512];
     if (config_load(&fresh, path, 1, err, sizeof err) != 0 ||
-        privsep_prepare(&fresh, &fresh_ids, err, sizeof err) != 0) {
+        privsep_prepare(&fresh, &fresh_ids, 0, err, sizeof err) != 0) {
         log_err("SIGHUP: keeping the old configuration: %s", err);
         config_free(&fresh);
         return;
@@ -699,6 +711,24 @@ static void shutdown_pool(struct pool *p)
         log_warn("exiting with %zu sessions still finishing", p->count);
 }
 
+/* max_children may grow at SIGHUP: so must the tables sized by it. */
+static int grow_pool(struct pool *p, struct pollfd **pfd, const struct config *cfg)
+{
+    size_t want = (size_t)cfg->max_children * 2 + 16;   /* retiring workers linger */
+    if (p->cap >= want)
+        return 0;
+    struct worker *w = realloc(p->w, want * sizeof *w);
+    if (w == NULL)
+        return log_errno("growing the worker table");
+    p->w = w;
+    struct pollfd *f = realloc(*pfd, (want + CONFIG_MAX_LISTEN) * sizeof *f);
+    if (f == NULL)
+        return log_errno("growing the worker table");
+    *pfd = f;
+    p->cap = want;
+    return 0;
+}
+
 static int daemonize(void)
 {
     pid_t pid = fork();
@@ -725,7 +755,7 @@ static int daemonize(void)
 static int prepare_privsep(const struct config *cfg)
 {
     char err[512];
-    if (privsep_prepare(cfg, &ids, err, sizeof err) != 0) {
+    if (privsep_prepare(cfg, &ids, 0, err, sizeof err) != 0) {
         log_err("refusing to start: %s", err);
         return -1;
     }
@@ -744,8 +774,10 @@ int server_run(struct config *cfg, const char *config_path, int foreground)
         return 1;
     if (!foreground && daemonize() != 0)
         return 1;
-    if (!foreground)
-        (void)service_write_pidfile(cfg->pid_file);   /* logged; not fatal */
+    /* The pid file stays where it was written, whatever SIGHUP brings. */
+    char *pid_path = !foreground && cfg->pid_file ? strdup(cfg->pid_file) : NULL;
+    if (pid_path)
+        (void)service_write_pidfile(pid_path);   /* logged; not fatal */
     struct pool p = { .lfds = lfds, .nl = nl };
     p.cap = cfg->max_children * 2 + 16;    /* retiring workers linger briefly */
     p.w = calloc(p.cap, sizeof *p.w);
@@ -766,6 +798,8 @@ int server_run(struct config *cfg, const char *config_path, int foreground)
     service_notify("READY=1\nSTATUS=accepting connections");
 
     while (!got_stop) {
+        if (grow_pool(&p, &pfd, cfg) != 0)
+            break;
         size_t idle = balance_pool(&p, cfg);
         shed_preauth(&p, cfg);
         size_t n = p.count;
@@ -794,8 +828,8 @@ int server_run(struct config *cfg, const char *config_path, int foreground)
     }
     service_notify("STOPPING=1");
     shutdown_pool(&p);
-    if (!foreground)
-        service_remove_pidfile(cfg->pid_file);
+    service_remove_pidfile(pid_path);
+    free(pid_path);
     for (size_t i = 0; i < p.count; i++)
         close(p.w[i].chan);
     free(p.w);

@@ -612,7 +612,7 @@ static int session_init(struct session *s, const struct config *cfg, int rfd, in
     s->peer = env->peer;
     s->state = STATE_AUTHORIZATION;
     s->monitor_chan = env->monitor_fd;
-    s->start_ms = now_ms();
+    s->start_ms = env->start_ms ? env->start_ms : now_ms();
     if (netio_init(&s->io, rfd, wfd, cfg->idle_timeout) != 0)
         return -1;
     s->io.stop_flag = env->stop_flag;
