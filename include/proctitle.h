@@ -14,4 +14,7 @@
 void proctitle_init(int argc, char **argv);
 void proctitle_set(const char *fmt, ...) PRINTF_LIKE(1, 2);
 
+/* The environment copy proctitle_init() made (see proctitle.c). */
+extern char **proctitle_env_copy;
+
 #endif

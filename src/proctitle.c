@@ -13,6 +13,9 @@ extern char **environ;
 
 static char *title_start;
 static size_t title_size;
+/* Our copy of the environment; kept here too so that strings unsetenv()
+ * drops from environ are still ours (and not reported as leaks). */
+char **proctitle_env_copy;   /* not static: a store never read would be dropped */
 
 void proctitle_init(int argc, char **argv)
 {
@@ -37,6 +40,9 @@ void proctitle_init(int argc, char **argv)
             return;          /* keep the old environment; titles stay short */
     }
     environ = copy;
+    proctitle_env_copy = calloc(n + 1, sizeof *proctitle_env_copy);
+    if (proctitle_env_copy)
+        memcpy(proctitle_env_copy, copy, n * sizeof *copy);
     /* argv[1..] are about to be overwritten: the caller has parsed them. */
     title_start = argv[0];
     title_size = (size_t)(end - argv[0]);

@@ -54,6 +54,7 @@
  * long for the mailbox before it is refused. */
 #define CLAIM_WAIT_MS 1500
 #define CLAIM_RETRY_MS 50
+#define LIMIT_WAIT_MS 1000      /* the same grace for max_per_ip, max_children */
 
 /* Pre-auth connections are the first to go when the pool runs short
  * (a slowloris attack is made of them): past this share of max_children
@@ -61,7 +62,9 @@
 #define SHED_PERCENT 80
 #define SHED_GRACE_MS 5000
 
-enum worker_state { W_IDLE, W_RETIRING, W_PREAUTH, W_SESSION };
+/* W_DONE: its connection is over (RELEASE), it is about to exit; it no
+ * longer counts against any limit. */
+enum worker_state { W_IDLE, W_RETIRING, W_PREAUTH, W_SESSION, W_DONE };
 
 struct worker {
     pid_t pid;
@@ -305,7 +308,16 @@ static void serve_connection(const struct config *cfg, int fd, const struct sock
     }
     peer_name(sa, salen, peer, sizeof peer);
     address_key(sa, peer, key, sizeof key);
+    /* A client that reconnects the moment its last connection closed can
+     * be here before that connection's worker has told the master it is
+     * done: a refusal waits a little before it is final. */
     int verdict = ask_master(chan, MSG_BUSY, key, strlen(key));
+    for (int64_t until = now_ms() + LIMIT_WAIT_MS;
+         verdict == MSG_TOO_MANY && now_ms() < until;) {
+        struct timespec ts = { 0, CLAIM_RETRY_MS * 1000000L };
+        nanosleep(&ts, NULL);
+        verdict = ask_master(chan, MSG_BUSY, key, strlen(key));
+    }
     if (verdict == MSG_TOO_MANY) {
         log_warn("refused %s: more than max_per_ip=%u connections from %s", peer,
                  cfg->max_per_ip, key);
@@ -569,7 +581,7 @@ static void read_worker(struct pool *p, struct worker *w, const struct config *c
             strlcpy_checked(w->addr, arg, sizeof w->addr);
             int blocked = address_blocked(w->addr);
             int over = !blocked && cfg->max_per_ip &&
-                       connections_from(p, w->addr) > cfg->max_per_ip;
+                       connections_from(p, w->addr) > cfg->max_per_ip;   /* itself included */
             if (over || blocked)
                 w->addr[0] = '\0';        /* refused: it does not count */
             answer(w, blocked ? MSG_BLOCKED : over ? MSG_TOO_MANY : MSG_CLAIMED);
@@ -577,6 +589,8 @@ static void read_worker(struct pool *p, struct worker *w, const struct config *c
             record_auth_failure(cfg, arg);
         } else if (msg[0] == MSG_RELEASE) {
             w->user[0] = '\0';
+            w->addr[0] = '\0';
+            w->state = W_DONE;
         } else if (msg[0] == MSG_CLAIM && n >= 2 && (size_t)n <= 1 + AUTH_MAX_USER) {
             int taken = w->user[0] != '\0' || mailbox_claimed(p, arg);
             int wait = !taken && too_soon(cfg, arg);
@@ -632,16 +646,27 @@ static void refuse_overflow(const int *lfds, size_t nl, const struct pollfd *pfd
 }
 
 /* Keeps min_spare..max_spare idle workers, max_children in all. */
+/* Workers that count against max_children: all but those whose
+ * connection is over and which are only exiting. */
+static size_t active_workers(const struct pool *p)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->count; i++)
+        n += p->w[i].state != W_DONE;
+    return n;
+}
+
 static size_t balance_pool(struct pool *p, const struct config *cfg)
 {
-    size_t idle = 0;
+    size_t idle = 0, active = active_workers(p);
     for (size_t i = 0; i < p->count; i++)
         idle += p->w[i].state == W_IDLE;
-    while (idle < cfg->min_spare && p->count < cfg->max_children && p->count < p->cap) {
+    while (idle < cfg->min_spare && active < cfg->max_children && p->count < p->cap) {
         spawn_worker(p, cfg);
         idle++;
+        active++;
     }
-    if (idle == 0 && p->count < cfg->max_children && p->count < p->cap)
+    if (idle == 0 && active < cfg->max_children && p->count < p->cap)
         spawn_worker(p, cfg);          /* min_spare = 0: still one to accept */
     for (size_t i = 0; i < p->count && idle > cfg->max_spare; i++)
         if (p->w[i].state == W_IDLE) {
@@ -797,6 +822,7 @@ int server_run(struct config *cfg, const char *config_path, int foreground)
     balance_pool(&p, cfg);
     service_notify("READY=1\nSTATUS=accepting connections");
 
+    int64_t full_since_ms = 0;
     while (!got_stop) {
         if (grow_pool(&p, &pfd, cfg) != 0)
             break;
@@ -805,7 +831,14 @@ int server_run(struct config *cfg, const char *config_path, int foreground)
         size_t n = p.count;
         for (size_t i = 0; i < n; i++)
             pfd[i] = (struct pollfd){ .fd = p.w[i].chan, .events = POLLIN };
-        size_t nl_polled = idle == 0 && p.count >= cfg->max_children ? nl : 0;
+        /* Full: after a grace (a worker may be about to finish), the
+         * master answers the waiting connections itself. */
+        int full = idle == 0 && active_workers(&p) >= cfg->max_children;
+        if (!full)
+            full_since_ms = 0;
+        else if (full_since_ms == 0)
+            full_since_ms = now_ms();
+        size_t nl_polled = full && now_ms() - full_since_ms >= LIMIT_WAIT_MS ? nl : 0;
         for (size_t i = 0; i < nl_polled; i++)
             pfd[n + i] = (struct pollfd){ .fd = lfds[i], .events = POLLIN };
         if (poll(pfd, n + nl_polled, 1000) < 0 && errno != EINTR)
