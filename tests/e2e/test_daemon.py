@@ -79,10 +79,14 @@ class CommandLine(POP3TestCase):
 
     def test_config_comments_blank_lines_and_all_lock_kinds(self):
         path = self.env.dir / "comments.conf"
+        # -t also checks the privilege separation's set-up as root: point
+        # it at the test's preauth_user and empty_dir.
+        privsep = "".join(f"{k} = {self.daemon.settings[k]}\n"
+                          for k in ("preauth_user", "empty_dir"))
         path.write_text("# a comment\n\n   # indented comment\n"
                         f"spool_dir = {self.env.spool_dir}\n"
                         "mbox_locks = flock fcntl dotlock\n"
-                        "idle_timeout=30\n")
+                        "idle_timeout=30\n" + privsep)
         r = run_daemon_cmd(["-t", "-c", str(path)])
         self.assertEqual(r.returncode, 0, out_text(r))
         self.assertRegex(r.stdout.decode(), r"(?m)^\s*idle_timeout\s*=\s*30\s*$")

@@ -35,6 +35,7 @@ import atexit
 import ctypes
 import errno
 import fcntl
+import grp
 import os
 import random
 import re
@@ -714,6 +715,10 @@ def _mount_tmpfs(size):
     if not _MOUNTS:
         atexit.register(lambda: [_umount(m) for m in list(_MOUNTS)])
     _MOUNTS.append(Path(d))
+    # Like Debian's /var/mail: the monitor makes dotlocks and journals
+    # with the directory's group (privsep.h).
+    os.chown(d, 0, grp.getgrnam("mail").gr_gid)
+    os.chmod(d, 0o2775)
     return Path(d), None
 
 

@@ -7,7 +7,8 @@ Checks: login works with both hash methods; a wrong password, an unknown
 user, a locked account (usermod -L) and an expired account (chage -E 0)
 get the same -ERR [AUTH]; the session process runs with the account's
 uid, gid and its own supplementary groups (initgroups), never with group
-mail; UPDATE works in a root-owned 0755 spool dir and in a 1777 one.
+mail; UPDATE works in a root:mail 2775 spool dir (as /var/mail) and in a
+1777 one.
 """
 
 import atexit
@@ -143,13 +144,16 @@ class SystemAccounts(POP3TestCase):
             d.stop()          # no session may run as the users any more
         remove_system_users()
 
-    def system_daemon(self, spool_mode=0o755):
-        """A daemon without passwd_file, spool_dir a fresh dir of mode."""
+    def system_daemon(self, spool_mode=0o2775):
+        """A daemon without passwd_file, spool_dir a fresh dir of mode
+        (group mail, as Debian's /var/mail, unless world-writable)."""
         key = oct(spool_mode)
         d = self.daemons.get(key)
         if d is None or not d.alive():
             spool_dir = self.env.dir / f"sysspool-{spool_mode:o}"
             spool_dir.mkdir(exist_ok=True)
+            if not spool_mode & 0o002:
+                os.chown(spool_dir, 0, grp.getgrnam("mail").gr_gid)
             os.chmod(spool_dir, spool_mode)
             d = Daemon(self.env, f"system-{spool_mode:o}",
                        {"spool_dir": str(spool_dir)})
@@ -311,8 +315,8 @@ class SystemAccounts(POP3TestCase):
                 if acct.name in p.name and p.name != acct.name]
         self.assertEqual(left, [], "lock or journal files left")
 
-    def test_update_in_root_owned_0755_spool_dir(self):
-        self.check_update(0o755)
+    def test_update_in_debian_style_spool_dir(self):
+        self.check_update(0o2775)      # root:mail, setgid, as /var/mail
 
     def test_update_in_1777_spool_dir(self):
         self.check_update(0o1777)
