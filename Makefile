@@ -80,7 +80,7 @@ e2e: mboxpop3d build/mboxpop3d-test build/tests/mkhash
 
 # ---- fuzzing (clang's libFuzzer, with ASan+UBSan) ----
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := command mbox config proxy preauth
+FUZZ_TARGETS := command mbox config proxy preauth base64
 FUZZ_BINS := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(wildcard include/*.h)
