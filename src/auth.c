@@ -175,20 +175,19 @@ enum auth_result auth_lookup(const struct config *cfg, const char *user, struct 
 
 /*
  * What an unknown user's password is checked against, so that it costs
- * the same time as a real account's: the setting (method, cost and salt;
- * the hash less its last field) of the first real hash of the same
+ * the same time as a real account's: the setting (method, cost and salt:
+ * crypt(3) reads them from a whole hash) of the first real hash of the same
  * source - the passwd_file, or the shadow database - so the method and
  * cost are the ones this system actually uses.  The library's default
  * method is the fallback.
  */
 static int setting_of(const char *hash, char *out, size_t size)
 {
-    const char *last = strrchr(hash, '$');
-    if (hash[0] != '$' || last == NULL || last == hash || (size_t)(last - hash) >= size)
+    /* crypt(3) takes a whole hash as its setting (method, cost, salt),
+     * whatever the method's layout (bcrypt's salt has no '$' after it). */
+    if (hash[0] != '$' || strchr(hash + 1, '$') == NULL)
         return -1;
-    memcpy(out, hash, (size_t)(last - hash) + 1);
-    out[last - hash + 1] = '\0';
-    return 0;
+    return strlcpy_checked(out, hash, size);
 }
 
 static int setting_from_file(const char *path, char *out, size_t size)
@@ -226,7 +225,7 @@ static int setting_from_shadow(char *out, size_t size)
 
 static const char *dummy_setting(const struct config *cfg)
 {
-    static char setting[CRYPT_GENSALT_OUTPUT_SIZE + 64];
+    static char setting[CRYPT_OUTPUT_SIZE];
     if (setting[0] != '\0')
         return setting;
     int rc = cfg->passwd_file ? setting_from_file(cfg->passwd_file, setting, sizeof setting)

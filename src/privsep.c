@@ -85,7 +85,7 @@ int privsep_prepare(const struct config *cfg, struct privsep_ids *ids, int check
 {
     memset(ids, 0, sizeof *ids);
     ids->privileged = geteuid() == 0;
-    struct stat st;
+    struct stat st = { 0 };
     if (stat(cfg->spool_dir, &st) == 0)
         ids->spool_gid = st.st_gid;
     if (!ids->privileged)
@@ -112,15 +112,14 @@ int privsep_prepare(const struct config *cfg, struct privsep_ids *ids, int check
     int group_ok = ids->spool_gid != 0 && (st.st_mode & S_IWGRP);
     if (!group_ok)
         ids->spool_gid = ids->preauth_gid;
+    /* Without it every dotlock and UPDATE journal would fail: say so now,
+     * at start-up and for -t alike. */
     if (!group_ok && !(st.st_mode & S_IWOTH)) {
-        if (check_only) {
-            snprintf(err, errlen, "spool_dir %s is not writable by a group other than root: the "
-                                  "monitor cannot make dotlocks there (Debian: chown root:mail; "
-                                  "chmod 2775)", cfg->spool_dir);
-            return -1;
-        }
-        log_warn("spool_dir %s is not writable by a group other than root: the monitor cannot "
-                 "make dotlocks there (Debian: chown root:mail; chmod 2775)", cfg->spool_dir);
+        snprintf(err, errlen, "spool_dir %s is not writable by a group other than root, so the "
+                              "monitor cannot make dotlocks and journals there (Debian: chown "
+                              "root:mail %s; chmod 2775 %s)", cfg->spool_dir, cfg->spool_dir,
+                 cfg->spool_dir);
+        return -1;
     }
     return 0;
 }
@@ -472,6 +471,22 @@ static int check_password(const struct config *cfg, const struct login *l,
     return a.result;
 }
 
+/* A client-supplied name as the log may show it: anything but the
+ * characters of a valid user name becomes '?', so a name cannot forge a
+ * log line (AUTH PLAIN lets a client send spaces and line ends). */
+static const char *loggable(const char *name, char *out, size_t size)
+{
+    size_t i = 0;
+    for (; name[i] && i + 1 < size; i++) {
+        char c = name[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '_' || c == '-' || c == '@' || c == '+';
+        out[i] = ok ? c : '?';
+    }
+    out[i] = '\0';
+    return i ? out : "-";
+}
+
 /* Decides a login: password, then the claim on the mailbox. */
 static int decide(const struct config *cfg, const struct connection *conn, struct login *l,
                   const char *apop_timestamp, struct account *acct)
@@ -480,11 +495,15 @@ static int decide(const struct config *cfg, const struct connection *conn, struc
     int r = check_password(cfg, l, apop_timestamp, acct, why, sizeof why);
     secure_zero(l->password, sizeof l->password);
     if (r == AUTH_ERROR) {
-        log_err("login error user=%s peer=%s: %s", l->user, conn->peer, why);
+        char shown[AUTH_MAX_USER + 1];
+        log_err("login error user=%s peer=%s: %s", loggable(l->user, shown, sizeof shown),
+                conn->peer, why);
         return VERDICT_TEMP;
     }
     if (r != AUTH_OK) {
-        log_warn("login failed user=%s peer=%s reason=\"%s\"", l->user, conn->peer, why);
+        char shown[AUTH_MAX_USER + 1];
+        log_warn("login failed user=%s peer=%s reason=\"%s\"",
+                 loggable(l->user, shown, sizeof shown), conn->peer, why);
         return VERDICT_DENIED;
     }
     if (conn->claim) {

@@ -887,7 +887,7 @@ int server_inetd(const struct config *cfg)
     if (prepare_privsep(cfg) != 0)
         return 1;
     struct connection conn = { .rfd = 0, .wfd = 1, .peer = peer, .stop_flag = &got_stop,
-                               .master_fd = -1 };
+                               .master_fd = -1, .start_ms = now_ms() };
     privsep_serve(cfg, &ids, &conn);
     return 0;
 }

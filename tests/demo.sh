@@ -45,6 +45,7 @@ cat >"$dir/mboxpop3d.conf" <<CONF
 listen = 127.0.0.1:$port
 spool_dir = $dir/spool
 passwd_file = $dir/passwd
+min_uid = 1
 $extra
 CONF
 
