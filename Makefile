@@ -27,7 +27,7 @@ LIB_OBJS := $(LIB_SRCS:src/%.c=$(OBJDIR)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
 
-.PHONY: all clean check unit e2e install run demo fuzz bench-auth
+.PHONY: all clean check unit e2e install run demo fuzz bench-auth bench
 all: mboxpop3d
 
 mboxpop3d: $(OBJDIR)/main.o $(LIB_OBJS)
@@ -100,6 +100,10 @@ fuzz: $(FUZZ_BINS)
 	done
 
 # ---- measurements ----
+# Speed and memory next to Dovecot, popa3d and Mailutils (root; long).
+bench: mboxpop3d
+	tests/bench/bench.sh
+
 # Password guesses per second an attacker gets, defences off and on.
 bench-auth: mboxpop3d build/tests/mkhash
 	python3 tests/bench/bruteforce.py

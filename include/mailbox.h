@@ -122,6 +122,7 @@ struct mailbox {
     struct timespec mtime;
     off_t size;
     char why[160];          /* reason of the last failure, for the log */
+    char *send_buf;         /* RETR/TOP read buffer, made at the first send */
 };
 
 /*

@@ -410,9 +410,11 @@ static enum mb_status send_range(struct mailbox *mb, struct mlwriter *w, char *b
 enum mb_status mailbox_send(struct mailbox *mb, size_t i, int64_t body_lines, struct netio *io)
 {
     const struct msg *m = &mb->idx.msgs[i];
-    char *buf = malloc(SEND_CHUNK);
-    if (buf == NULL)
+    /* One buffer for the session: a RETR of a small message must not pay
+     * for an allocation (128 KB would be an mmap and munmap each time). */
+    if (mb->send_buf == NULL && (mb->send_buf = malloc(SEND_CHUNK)) == NULL)
         return fail(mb, MB_TEMP, "out of memory");
+    char *buf = mb->send_buf;
     struct mlwriter w;
     mlw_begin(&w, io);
     enum mb_status st;
@@ -431,7 +433,6 @@ enum mb_status mailbox_send(struct mailbox *mb, size_t i, int64_t body_lines, st
             st = send_range(mb, &w, buf, m->content_off + m->header_len,
                             m->content_len - m->header_len, &lines);
     }
-    free(buf);
     if (st == MB_OK)
         mlw_end(&w);
     return st;
@@ -526,6 +527,8 @@ void mailbox_close(struct mailbox *mb)
     mb->fd = -1;
     mbox_index_free(&mb->idx);
     locker_free(&mb->lock);
+    free(mb->send_buf);
+    mb->send_buf = NULL;
     free(mb->path);
     free(mb->journal_path);
     mb->path = mb->journal_path = NULL;
