@@ -128,8 +128,8 @@ static int hold_start(struct holder *h, enum hold_kind kind)
         char c = rc == 0 ? 'y' : 'n';
         if (write(ready[1], &c, 1) != 1)
             _exit(2);
-        (void)read(release[0], &c, 1);
-        _exit(0);
+        /* Hold the lock until the parent says so (or goes away). */
+        _exit(read(release[0], &c, 1) < 0 ? 3 : 0);
     }
     close(ready[1]);
     close(release[0]);
