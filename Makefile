@@ -156,6 +156,12 @@ uninstall:
 	    $(DESTDIR)$(SYSTEMDUNITDIR)/mboxpop3d.service $(DESTDIR)$(SYSTEMDUNITDIR)/mboxpop3d.socket
 	@echo "kept $(DESTDIR)$(SYSCONFDIR)/mboxpop3d.conf and the user $(PREAUTH_USER)"
 
+# The Debian package (debian/), built from a copy of the tree so no
+# debian/ build artefacts stay behind: build/deb/mboxpop3d_VERSION_ARCH.deb.
+# Needs dpkg-dev and debhelper (tests/install-deps.sh).
+deb:
+	tests/packaging/build-deb.sh build/deb
+
 clean:
 	rm -rf build mboxpop3d
 
