@@ -32,7 +32,7 @@ LIB_OBJS := $(LIB_SRCS:src/%.c=$(OBJDIR)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
 
-.PHONY: all clean check unit e2e install uninstall deb run demo fuzz bench-auth
+.PHONY: all clean check unit e2e check-packaging install uninstall deb run demo fuzz bench-auth
 all: mboxpop3d
 
 mboxpop3d: $(OBJDIR)/main.o $(LIB_OBJS)
@@ -82,6 +82,11 @@ unit: $(UNIT_BINS)
 
 e2e: mboxpop3d build/mboxpop3d-test build/tests/mkhash
 	@tests/run-tests.sh --e2e-only
+
+# tests/packaging: make install into temporary trees, and the Debian
+# package built and inspected (also part of check).
+check-packaging: mboxpop3d
+	@tests/run-tests.sh --packaging-only
 
 # ---- fuzzing (clang's libFuzzer, with ASan+UBSan) ----
 FUZZ_SECONDS ?= 30
