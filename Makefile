@@ -4,7 +4,12 @@ PREFIX     ?= /usr/local
 SBINDIR    ?= $(PREFIX)/sbin
 MANDIR     ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
+SYSTEMDUNITDIR ?= /lib/systemd/system
 DESTDIR    ?=
+# The unprivileged user the daemon needs (preauth_user), made by install.
+PREAUTH_USER := mboxpop3d
+USERADD_CMD := useradd --system --no-create-home --home-dir /nonexistent \
+    --shell /usr/sbin/nologin $(PREAUTH_USER)
 
 CC       ?= cc
 CPPFLAGS += -D_GNU_SOURCE -Iinclude -Ibuild
@@ -27,7 +32,8 @@ LIB_OBJS := $(LIB_SRCS:src/%.c=$(OBJDIR)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
 
-.PHONY: all clean check unit e2e install run demo fuzz bench-auth bench
+.PHONY: all clean check unit e2e check-packaging install uninstall deb run demo fuzz bench-auth \
+        bench
 all: mboxpop3d
 
 mboxpop3d: $(OBJDIR)/main.o $(LIB_OBJS)
@@ -78,6 +84,11 @@ unit: $(UNIT_BINS)
 e2e: mboxpop3d build/mboxpop3d-test build/tests/mkhash
 	@tests/run-tests.sh --e2e-only
 
+# tests/packaging: make install into temporary trees, and the Debian
+# package built and inspected (also part of check).
+check-packaging: mboxpop3d
+	@tests/run-tests.sh --packaging-only
+
 # ---- fuzzing (clang's libFuzzer, with ASan+UBSan) ----
 FUZZ_SECONDS ?= 30
 FUZZ_TARGETS := command mbox config proxy preauth base64
@@ -116,17 +127,50 @@ demo: mboxpop3d build/tests/mkhash
 	@tests/demo.sh
 
 # ---- installing ----
+# The units in etc/ say /usr/local/sbin; the installed copies say $(SBINDIR).
+# As root with no DESTDIR, install also creates the preauth_user if it is
+# missing; otherwise (staging, or not root) it prints the command to run.
 install: mboxpop3d
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
-	    $(DESTDIR)$(SYSCONFDIR)
+	    $(DESTDIR)$(SYSCONFDIR) $(DESTDIR)$(SYSTEMDUNITDIR)
 	install -m 0755 mboxpop3d $(DESTDIR)$(SBINDIR)/mboxpop3d
 	install -m 0644 man/mboxpop3d.8 $(DESTDIR)$(MANDIR)/man8/mboxpop3d.8
 	install -m 0644 man/mboxpop3d.conf.5 $(DESTDIR)$(MANDIR)/man5/mboxpop3d.conf.5
+	@for u in mboxpop3d.service mboxpop3d.socket; do \
+	    echo "sed 's|/usr/local/sbin/|$(SBINDIR)/|g' etc/$$u > $(DESTDIR)$(SYSTEMDUNITDIR)/$$u"; \
+	    sed 's|/usr/local/sbin/|$(SBINDIR)/|g' etc/$$u > $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp && \
+	    chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp && \
+	    mv -f $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; \
+	done
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/mboxpop3d.conf ]; then \
 	    echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/mboxpop3d.conf"; \
 	else \
+	    echo "install -m 0644 etc/mboxpop3d.conf $(DESTDIR)$(SYSCONFDIR)/mboxpop3d.conf"; \
 	    install -m 0644 etc/mboxpop3d.conf $(DESTDIR)$(SYSCONFDIR)/mboxpop3d.conf; \
 	fi
+	@if [ -n "$(DESTDIR)" ]; then \
+	    echo "note: the target system needs the user $(PREAUTH_USER); create it with: $(USERADD_CMD)"; \
+	elif getent passwd $(PREAUTH_USER) >/dev/null; then \
+	    echo "user $(PREAUTH_USER) exists"; \
+	elif [ "$$(id -u)" -eq 0 ]; then \
+	    echo "$(USERADD_CMD)"; \
+	    $(USERADD_CMD); \
+	else \
+	    echo "note: the daemon needs the user $(PREAUTH_USER); as root, create it with: $(USERADD_CMD)"; \
+	fi
+
+# Removes what install put there, except the config file and the user.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/mboxpop3d $(DESTDIR)$(MANDIR)/man8/mboxpop3d.8 \
+	    $(DESTDIR)$(MANDIR)/man5/mboxpop3d.conf.5 \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/mboxpop3d.service $(DESTDIR)$(SYSTEMDUNITDIR)/mboxpop3d.socket
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/mboxpop3d.conf and the user $(PREAUTH_USER)"
+
+# The Debian package (debian/), built from a copy of the tree so no
+# debian/ build artefacts stay behind: build/deb/mboxpop3d_VERSION_ARCH.deb.
+# Needs dpkg-dev and debhelper (tests/install-deps.sh).
+deb:
+	tests/packaging/build-deb.sh build/deb
 
 clean:
 	rm -rf build mboxpop3d
