@@ -28,6 +28,10 @@
 #include "server.h"
 #include "version.h"
 
+/* getopt's letters; usage() below, mboxpop3d(8) and README.md document
+ * each one (tests/unit/test_docs.c checks). */
+static const char option_letters[] = "fdc:l:itU:Vh";
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -646,7 +650,7 @@ int main(int argc, char **argv)
     const char *listen_args[CONFIG_MAX_LISTEN];
     size_t n_listen = 0;
     int opt;
-    while ((opt = getopt(argc, argv, "fdc:l:itU:Vh")) != -1) {
+    while ((opt = getopt(argc, argv, option_letters)) != -1) {
         switch (opt) {
         case 'f': foreground = 1; break;
         case 'd': debug = foreground = 1; break;
