@@ -59,6 +59,7 @@ static void usage(FILE *out)
 
 struct report {
     int to_log;                 /* the start: logged; -t: printed */
+    int to_stderr;              /* the start, detaching: on the terminal too */
     int problems;
     size_t n_notes;
     char notes[MAX_NOTES][400]; /* -t: printed as comments after the problems */
@@ -71,6 +72,8 @@ PRINTF_LIKE(2, 3) static void problem(struct report *r, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    if (r->to_stderr)
+        fprintf(stderr, "mboxpop3d: problem: %s\n", text);
     if (r->to_log)
         log_err("problem: %s", text);
     else
@@ -632,8 +635,12 @@ static int serve(struct config *cfg, const char *reload_path, int foreground, in
     srand((unsigned)(time(NULL) ^ getpid()));
     /* inetd mode logs to syslog unless asked otherwise: stderr may be the socket. */
     log_init(inetd ? debug : foreground, debug);
-    struct report r = { .to_log = 1 };
+    /* A daemon about to detach logs to syslog: say it on the terminal
+     * too (not in inetd mode, where stderr may be the client). */
+    struct report r = { .to_log = 1, .to_stderr = !inetd && !foreground };
     if (check_environment(cfg, &r, 0) != 0) {
+        if (r.to_stderr)
+            fprintf(stderr, "mboxpop3d: refusing to start: fix the problems above\n");
         log_err("refusing to start: fix the problems above");
         return 1;
     }
