@@ -318,6 +318,15 @@ class ConfigCheck(POP3TestCase):
         self.assertRegex(err, r"mboxpop3d\[\d+\]: problem: min_spare \(5\) is "
                               r"larger than max_spare \(1\)")
         self.assertIn("refusing to start: fix the problems above", err)
+        # about to detach, it logs to syslog, and says it on stderr too
+        r = subprocess.run([DAEMON, "-c", str(path)], cwd=REPO,
+                           capture_output=True, timeout=30, env=clean_env())
+        err = r.stderr.decode("utf-8", "replace")
+        self.assertEqual(r.returncode, 1, err)
+        self.assertRegex(err, r"(?m)^mboxpop3d: problem: spool_dir .*/none "
+                              r"does not exist .*; fix: ")
+        self.assertIn("mboxpop3d: refusing to start: fix the problems above",
+                      err)
 
 
 # ---------------------------------------------------------------- fail2ban
