@@ -11,6 +11,11 @@ for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
         missing="$missing $p"
 done
+# fail2ban, for its fail2ban-regex: tests/e2e/test_ops.py checks the filter
+# in etc/fail2ban/ with it.  (The package enables its service; "systemctl
+# disable --now fail2ban" if this host should not ban anyone.)
+dpkg-query -W -f='${Status}' fail2ban 2>/dev/null | grep -q 'install ok installed' ||
+    missing="$missing fail2ban"
 if [ -z "$missing" ]; then
     echo "install-deps: everything is installed"
     exit 0
