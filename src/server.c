@@ -799,6 +799,7 @@ int server_run(struct config *cfg, const char *config_path, int foreground)
         return 1;
     if (!foreground && daemonize() != 0)
         return 1;
+    proctitle_set("master");         /* before the pid file names this process */
     /* The pid file stays where it was written, whatever SIGHUP brings. */
     char *pid_path = !foreground && cfg->pid_file ? strdup(cfg->pid_file) : NULL;
     if (pid_path)
@@ -810,7 +811,6 @@ int server_run(struct config *cfg, const char *config_path, int foreground)
     if (p.w == NULL || pfd == NULL)
         return log_errno("allocating the worker table") ? 1 : 1;
 
-    proctitle_set("master");
     set_handler(SIGTERM, on_stop);
     set_handler(SIGINT, on_stop);
     set_handler(SIGUSR1, SIG_IGN);      /* meant for workers */
