@@ -1,10 +1,11 @@
 #!/bin/sh
 # install-deps.sh - installs, on Debian, what building and testing
 # mboxpop3d needs: a C compiler and make, libcrypt's header, Python 3 for
-# the end-to-end tests, the real clients they drive (fetchmail, curl),
+# the end-to-end tests, the real clients they drive (fetchmail, curl,
+# getmail6, mpop, neomutt, mutt),
 # and clang for the libFuzzer targets.  Safe to run again.
 set -eu
-packages="build-essential libcrypt-dev python3 fetchmail curl clang"
+packages="build-essential libcrypt-dev python3 fetchmail curl getmail6 mpop neomutt mutt clang"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
