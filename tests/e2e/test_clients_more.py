@@ -24,6 +24,7 @@ import shutil
 import signal
 import struct
 import subprocess
+import sys
 import time
 import unittest
 
@@ -232,10 +233,11 @@ class ClientCase(POP3TestCase):
             self.fail(f"{argv[0]} did not finish within {CLIENT_TIMEOUT}s:\n"
                       f"{(e.stdout or b'')[-2000:]!r}")
         log = (r.stdout + r.stderr).decode(errors="replace")
-        if expect_rc is not None:
-            self.assertEqual(r.returncode, expect_rc,
-                             f"{' '.join(argv)}\nexit {r.returncode}:\n"
-                             f"{log[-3000:]}")
+        if expect_rc is None:          # the caller judges the exit status
+            return log + f"\nexit {r.returncode}\n"
+        self.assertEqual(r.returncode, expect_rc,
+                         f"{' '.join(argv)}\nexit {r.returncode}:\n"
+                         f"{log[-3000:]}")
         return log
 
 
@@ -259,6 +261,30 @@ def clear_maildir(path):
 
 GETMAIL_ADDED = {"return-path": None, "delivered-to": None,
                  "received": rb"with POP3 getmail"}
+GETMAIL_TRIES = 3
+
+
+class GetmailRace(Exception):
+    """getmail's own lost-wakeup race: ForkingBase._wait_for_child waits
+    on a Condition that the SIGCHLD handler may have notified before the
+    wait began (the delivery child finished first, likely under load), so
+    it reports "waiting child pid N timed out" although the child is done.
+    Not a daemon verdict: the test is run again from scratch."""
+
+
+def retry_getmail_race(test):
+    def run(self):
+        for attempt in range(1, GETMAIL_TRIES + 1):
+            try:
+                return test(self)
+            except GetmailRace as e:
+                last = e
+                print(f"note: {self.id()}: getmail's SIGCHLD race ({e}), "
+                      f"try {attempt} of {GETMAIL_TRIES}", file=sys.stderr)
+        self.skipTest(f"getmail's SIGCHLD race hit {GETMAIL_TRIES} times "
+                      f"in a row: {last}")
+    run.__name__, run.__doc__ = test.__name__, test.__doc__
+    return run
 
 
 class Getmail(ClientCase):
@@ -285,7 +311,7 @@ class Getmail(ClientCase):
             "type = SimplePOP3Retriever\n"
             f"server = {HOST}\nport = {self.port}\n"
             f"username = {acct.name}\npassword = {acct.password}\n"
-            "timeout = 15\n\n"
+            "timeout = 10\n\n"
             "[destination]\n"
             f"type = {dest}\npath = {path}\n\n"
             "[options]\n"
@@ -298,9 +324,17 @@ class Getmail(ClientCase):
         return d, target
 
     def getmail(self, d, expect_rc=0):
-        return self.run_client([self.bin, "--getmaildir", str(d),
-                                "--rcfile", str(d / "getmailrc")],
-                               d, expect_rc=expect_rc, as_user=True)
+        log = self.run_client([self.bin, "--getmaildir", str(d),
+                               "--rcfile", str(d / "getmailrc")],
+                              d, expect_rc=None, as_user=True)
+        race = re.search(r"operation error \(waiting child pid \d+ timed "
+                         r"out\)", log)
+        if race:
+            raise GetmailRace(race.group(0))
+        m = re.search(r"^exit (-?\d+)$", log, re.M)
+        rc = int(m.group(1)) if m else None
+        self.assertEqual(rc, expect_rc, log[-3000:])
+        return log
 
     def delivered(self, target):
         if target.is_dir():
@@ -320,6 +354,7 @@ class Getmail(ClientCase):
         self.assertTrue(m, log[-2000:])
         return int(m.group(1)), int(m.group(2))
 
+    @retry_getmail_race
     def test_maildir_keep_then_nothing_new_then_only_new(self):
         spool = more_spool(unterminated_last=False)
         acct = self.new_mailbox(spool)
@@ -341,6 +376,7 @@ class Getmail(ClientCase):
                              unfold=True)
         self.assertEqual(self.retrieved(log), (1, len(spool.served)), log)
 
+    @retry_getmail_race
     def test_mboxrd_keep(self):
         spool = more_spool()
         acct = self.new_mailbox(spool)
@@ -352,6 +388,7 @@ class Getmail(ClientCase):
         log = self.getmail(d)
         self.assertEqual(self.delivered(target), [], log[-2000:])
 
+    @retry_getmail_race
     def test_maildir_delete(self):
         spool = more_spool()
         acct = self.new_mailbox(spool)
@@ -365,6 +402,7 @@ class Getmail(ClientCase):
         self.assertEqual(self.delivered(target), [], log[-2000:])
         self.assertEqual(self.retrieved(log), (0, 0), log)
 
+    @retry_getmail_race
     def test_mboxrd_delete_then_new_mail(self):
         spool = more_spool(unterminated_last=False)
         acct = self.new_mailbox(spool)
