@@ -1,11 +1,12 @@
 #!/bin/sh
 # install-deps.sh - installs, on Debian, what building and testing
 # mboxpop3d needs: a C compiler and make, libcrypt's header, Python 3 for
-# the end-to-end tests, the real clients they drive (fetchmail, curl),
-# clang for the libFuzzer targets, and dpkg-dev and debhelper
-# for building the Debian package (tests/packaging).  Safe to run again.
+# the end-to-end tests, the real clients they drive (fetchmail, curl,
+# getmail6, mpop, neomutt, mutt), clang for the libFuzzer targets, and
+# dpkg-dev and debhelper for building the Debian package
+# (tests/packaging).  Safe to run again.
 set -eu
-packages="build-essential libcrypt-dev python3 fetchmail curl clang dpkg-dev debhelper"
+packages="build-essential libcrypt-dev python3 fetchmail curl getmail6 mpop neomutt mutt clang dpkg-dev debhelper"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

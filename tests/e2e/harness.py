@@ -1031,3 +1031,12 @@ class POP3TestCase(unittest.TestCase):
     def require_root(self):
         if not IS_ROOT:
             self.skipTest("needs root (privilege drop)")
+
+
+# ---------------------------------------------------------------- pool size
+
+# test_clients_more and test_transcripts take a fresh account per test (and
+# getmail's retries one more each): with them the whole suite in one
+# process needs more than the 260 accounts above.  make_accounts() reads
+# POOL_SIZE when the Env is made, after this module has been loaded.
+POOL_SIZE = 360
