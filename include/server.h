@@ -25,6 +25,12 @@ int server_run(struct config *cfg, const char *config_path, int foreground);
 /* inetd mode: one session on stdin/stdout. */
 int server_inetd(const struct config *cfg);
 
+struct addrinfo;
+
+/* "ADDR:PORT" or "[V6ADDR]:PORT" (numeric) as getaddrinfo(3) gives it;
+ * returns getaddrinfo's code (0, or EAI_* for gai_strerror). */
+int server_resolve_listen(const char *spec, struct addrinfo **ai);
+
 /* Binds every configured listen address; exits-worthy errors are logged.
  * Returns the number of sockets put in fds (0 on failure). */
 size_t server_listen(const struct config *cfg, int *fds, size_t max);

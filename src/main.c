@@ -282,31 +282,17 @@ struct listen_addr {
     unsigned port;
 };
 
-/* "ADDR:PORT" or "[V6]:PORT", as server.c's open_listener reads it. */
+/* "ADDR:PORT" or "[V6]:PORT", read exactly as the server does. */
 static int parse_listen(const char *spec, struct listen_addr *la)
 {
-    char host[128];
-    const char *colon = strrchr(spec, ':');
-    const char *h = spec;
-    size_t hlen = (size_t)(colon - spec);
-    if (spec[0] == '[') {
-        h++;
-        hlen -= 2;
-    }
-    if (hlen >= sizeof host)
-        return EAI_NONAME;
-    memcpy(host, h, hlen);
-    host[hlen] = '\0';
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV };
     struct addrinfo *ai;
-    int rc = getaddrinfo(host, colon + 1, &hints, &ai);
+    int rc = server_resolve_listen(spec, &ai);
     if (rc != 0)
         return rc;
     la->family = ai->ai_family;
     la->len = ai->ai_addrlen;
     memcpy(&la->sa, ai->ai_addr, ai->ai_addrlen);
-    la->port = (unsigned)atoi(colon + 1);
+    la->port = (unsigned)atoi(strrchr(spec, ':') + 1);
     freeaddrinfo(ai);
     return 0;
 }

@@ -123,26 +123,31 @@ static void preauth_signals(void)
 
 /* ---- listeners ---- */
 
-static int open_listener(const char *spec)
+int server_resolve_listen(const char *spec, struct addrinfo **ai)
 {
     char host[128];
     const char *colon = strrchr(spec, ':');
+    if (colon == NULL)
+        return EAI_NONAME;
     size_t hlen = (size_t)(colon - spec);
     const char *h = spec;
-    if (spec[0] == '[') {          /* [v6]:port */
+    if (spec[0] == '[' && hlen >= 2) {   /* [v6]:port */
         h++;
         hlen -= 2;
     }
-    if (hlen >= sizeof host) {
-        log_err("listen %s: address too long", spec);
-        return -1;
-    }
+    if (hlen >= sizeof host)
+        return EAI_NONAME;
     memcpy(host, h, hlen);
     host[hlen] = '\0';
     struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
                               .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV };
+    return getaddrinfo(host, colon + 1, &hints, ai);
+}
+
+static int open_listener(const char *spec)
+{
     struct addrinfo *ai;
-    int rc = getaddrinfo(host, colon + 1, &hints, &ai);
+    int rc = server_resolve_listen(spec, &ai);
     if (rc != 0) {
         log_err("listen %s: %s", spec, gai_strerror(rc));
         return -1;
