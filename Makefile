@@ -100,14 +100,17 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(wildcard include/*.h)
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	    -o $@ $< $(LIB_SRCS) $(LDLIBS)
 
-# Runs each target for FUZZ_SECONDS; new inputs go to build/fuzz/corpus-*.
+# Runs each target for FUZZ_SECONDS; new inputs go to build/fuzz/corpus-*,
+# the whole output to build/fuzz/log-*; a crash fails the target.
 fuzz: $(FUZZ_BINS)
 	@for t in $(FUZZ_TARGETS); do \
 	    mkdir -p build/fuzz/corpus-$$t; \
 	    echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
 	    build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -dict=tests/fuzz/$$t.dict \
 	        -artifact_prefix=build/fuzz/crash-$$t- -print_final_stats=0 \
-	        build/fuzz/corpus-$$t tests/fuzz/corpus/$$t 2>&1 | tail -n 3 || exit 1; \
+	        build/fuzz/corpus-$$t tests/fuzz/corpus/$$t >build/fuzz/log-$$t 2>&1; \
+	    status=$$?; tail -n 3 build/fuzz/log-$$t; \
+	    if [ $$status -ne 0 ]; then echo "fuzz_$$t failed: see build/fuzz/log-$$t"; exit 1; fi; \
 	done
 
 # ---- measurements ----
