@@ -26,6 +26,7 @@
 #include "privsep.h"
 #include "proctitle.h"
 #include "server.h"
+#include "util.h"
 #include "version.h"
 
 /* getopt's letters; usage() below, mboxpop3d(8) and README.md document
@@ -418,7 +419,8 @@ static void find_holder(const unsigned long *inodes, size_t n, struct holder *be
         if (rank > best->rank) {
             best->rank = rank;
             best->pid = pid;
-            snprintf(best->name, sizeof best->name, "%s", rank >= 3 ? cmd : comm);
+            /* A long command line is cut: the name is only for the message. */
+            (void)strlcpy_checked(best->name, rank >= 3 ? cmd : comm, sizeof best->name);
         }
     }
     if (proc)
