@@ -44,8 +44,4 @@ enum auth_result auth_apop(const struct config *cfg, const char *user, const cha
                            const char *timestamp, struct account *acct, char *why,
                            size_t whylen);
 
-/* Looks up an account without a password (the -U tool, tests). */
-enum auth_result auth_lookup(const struct config *cfg, const char *user,
-                             struct account *acct, char *why, size_t whylen);
-
 #endif

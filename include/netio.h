@@ -76,7 +76,6 @@ enum netio_status netio_read_line_max(struct netio *io, char *line, size_t size,
 int netio_line_pending(const struct netio *io);
 
 /* Bytes received but not yet consumed as lines (handed on at login). */
-size_t netio_pending_bytes(const struct netio *io);
 const char *netio_pending(const struct netio *io, size_t *len);
 
 /* Puts bytes in front of the input, as if just received (len must fit

@@ -162,17 +162,6 @@ static enum auth_result lookup(const struct config *cfg, const char *user,
     return lookup_system(user, cred, why, whylen);
 }
 
-enum auth_result auth_lookup(const struct config *cfg, const char *user, struct account *acct,
-                             char *why, size_t whylen)
-{
-    struct credentials cred;
-    enum auth_result r = lookup(cfg, user, &cred, why, whylen);
-    if (r == AUTH_OK)
-        *acct = cred.acct;
-    free_credentials(&cred);
-    return r;
-}
-
 /*
  * What an unknown user's password is checked against, so that it costs
  * the same time as a real account's: the setting (method, cost and salt:

@@ -138,11 +138,6 @@ int netio_line_pending(const struct netio *io)
     return memchr(io->in + io->in_start, '\n', io->in_end - io->in_start) != NULL;
 }
 
-size_t netio_pending_bytes(const struct netio *io)
-{
-    return io->in_end - io->in_start;
-}
-
 const char *netio_pending(const struct netio *io, size_t *len)
 {
     *len = io->in_end - io->in_start;
