@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <shadow.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,27 @@ static int mkdir_p(const char *path, mode_t mode)
             *p = '/';
         }
     return mkdir(buf, mode) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/*
+ * Loads every NSS module the per-login children will use, once, in the
+ * master: a module that glibc dlopen()s in each forked child (Debian's
+ * "group: files systemd" loads libnss_systemd, libcap and libm for every
+ * getgrouplist) costs milliseconds per login.  Lookups of a name that
+ * cannot exist walk every source of the passwd and shadow maps.
+ */
+static void warm_nss(const struct passwd *preauth)
+{
+    gid_t groups[64];
+    int n = (int)(sizeof groups / sizeof groups[0]);
+    char name[64];
+    snprintf(name, sizeof name, "%s", preauth->pw_name);
+    (void)getgrouplist(name, preauth->pw_gid, groups, &n);
+    (void)getpwnam("mboxpop3d nss warm-up");
+    (void)getspnam("mboxpop3d nss warm-up");
+    endpwent();
+    endspent();
+    endgrent();
 }
 
 /* The pre-auth chroot: a root-owned directory nobody else can write,
@@ -104,6 +126,7 @@ int privsep_prepare(const struct config *cfg, struct privsep_ids *ids, int check
     }
     ids->preauth_uid = pw->pw_uid;
     ids->preauth_gid = pw->pw_gid;
+    warm_nss(pw);
     if (check_empty_dir(cfg->empty_dir, check_only, err, errlen) != 0)
         return -1;
     /* The monitor makes dotlocks with the spool directory's group when

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -359,16 +360,24 @@ static void worker_main(const struct config *cfg, const int *lfds, size_t nl, in
     set_handler(SIGINT, SIG_IGN);
     set_handler(SIGHUP, SIG_IGN);
     set_handler(SIGCHLD, SIG_DFL);
-    struct pollfd pfd[CONFIG_MAX_LISTEN];
-    for (size_t i = 0; i < nl; i++)
-        pfd[i] = (struct pollfd){ .fd = lfds[i], .events = POLLIN };
+    /* EPOLLEXCLUSIVE: a connection wakes one idle worker, not the whole
+     * pool (a poll() on the shared sockets woke every one of them, and
+     * all but one went back to sleep with EAGAIN). */
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        _exit(log_errno("worker: epoll_create1") ? 1 : 1);
+    for (size_t i = 0; i < nl; i++) {
+        struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.u64 = i };
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, lfds[i], &ev) != 0)
+            _exit(log_errno("worker: epoll_ctl") ? 1 : 1);
+    }
     while (!got_stop && !got_retire) {
-        int n = poll(pfd, nl, 1000);
+        struct epoll_event evs[CONFIG_MAX_LISTEN];
+        int n = epoll_wait(ep, evs, (int)nl, 1000);
         if (n < 0 && errno != EINTR)
-            _exit(log_errno("worker: poll") ? 1 : 1);
-        for (size_t i = 0; n > 0 && i < nl; i++) {
-            if (!(pfd[i].revents & POLLIN))
-                continue;
+            _exit(log_errno("worker: epoll_wait") ? 1 : 1);
+        for (int k = 0; k < n; k++) {
+            size_t i = (size_t)evs[k].data.u64;
             struct sockaddr_storage sa;
             socklen_t salen = sizeof sa;
             int fd = accept4(lfds[i], (struct sockaddr *)&sa, &salen, SOCK_CLOEXEC);
@@ -380,6 +389,7 @@ static void worker_main(const struct config *cfg, const int *lfds, size_t nl, in
                 }
                 continue;   /* EAGAIN: another worker took it */
             }
+            close(ep);
             set_handler(SIGUSR1, SIG_IGN);     /* busy now: retiring is for idle workers */
             for (size_t j = 0; j < nl; j++)
                 close(lfds[j]);
