@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <shadow.h>
 #include <signal.h>
@@ -599,6 +600,9 @@ static void start_session(const struct config *cfg, const struct privsep_ids *id
         if (conn->wfd != conn->rfd)
             close(conn->wfd);
         proctitle_set("monitor %s", acct->name);
+        /* The monitor idles as long as the session: hand back the heap
+         * the login used (memory per idle session counts). */
+        (void)malloc_trim(0);
         if (drop_monitor(cfg, ids) == 0)
             serve_requests(sv[0], &spec);
         else

@@ -1,5 +1,6 @@
 /* session.c - one POP3 connection: the dispatcher and the command handlers. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -659,6 +660,7 @@ void session_transaction(const struct config *cfg, int rfd, int wfd, const struc
     } else {
         s.text[0] = '\0';
         enum reply r = open_maildrop(&s);
+        (void)malloc_trim(0);       /* the scan's scratch: idle sessions stay small */
         write_status(&s, r == REPLY_OK);
         if (r == REPLY_OK)
             command_loop(&s);
