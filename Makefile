@@ -16,7 +16,7 @@ CPPFLAGS += -D_GNU_SOURCE -Iinclude -Ibuild
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -Wall -Wextra -Wformat=2 -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -fstack-protector-strong
-LDLIBS   += -lcrypt
+LDLIBS   += -lcrypt -pthread
 # Full RELRO: symbols bound once at start-up, in the master, so the
 # processes forked per login inherit a finished GOT instead of each one
 # resolving (and copying) it again.
@@ -58,7 +58,7 @@ build/obj-san/%.o: src/%.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=address,undefined -fno-omit-frame-pointer \
 	    -fno-sanitize-recover=undefined -MMD -MP -c -o $@ $<
 
-build/tests/test_%: tests/unit/test_%.c tests/unit/testlib.h build/tests/libmbox-san.a
+build/tests/test_%: tests/unit/test_%.c tests/unit/testlib.h tests/unit/ref_scan.h build/tests/libmbox-san.a
 	@mkdir -p build/tests
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-missing-prototypes \
 	    -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \

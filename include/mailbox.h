@@ -34,17 +34,25 @@
 #include "uidl.h"
 #include "update.h"
 
+/* 40 bytes a message: the index of a 100,000-message spool is 4 MB. */
 struct msg {
-    uint64_t from_off;      /* "From " line: start of the raw span */
     uint64_t content_off;   /* first byte after the "From " line */
     uint64_t content_len;   /* message bytes as stored, no separator */
-    uint64_t header_len;    /* header block incl. the blank line, if any */
-    uint64_t size;          /* octets as sent (see wire_size()) */
-    uint32_t dup;           /* n-th message with this digest (1 = first) */
-    unsigned char deleted;
-    unsigned char has_blank;/* header block ends in a blank line */
+    uint64_t size : 62;     /* octets as sent (see wire_size()) */
+    uint64_t deleted : 1;
+    uint64_t has_blank : 1; /* header block ends in a blank line */
+    uint32_t from_len;      /* the "From " line, with its line end */
+    uint32_t header_len;    /* header block incl. the blank line, if any */
     unsigned char uid[UIDL_DIGEST_LEN];
 };
+
+_Static_assert(sizeof(struct msg) <= 40, "the index grows by 40 bytes a message at most");
+
+/* Where message m's raw span (its "From " line) starts. */
+static inline uint64_t msg_from_off(const struct msg *m)
+{
+    return m->content_off - m->from_len;
+}
 
 /* mbox_scan_opts() flags */
 #define MBOX_SCAN_X_UIDL 1  /* take X-UIDL: headers as unique-ids (uidl.h) */
@@ -57,6 +65,9 @@ struct mbox_index {
     uint32_t *xuidl;
     char *xuidl_text;
     size_t xuidl_len, xuidl_cap;
+    /* Duplicate numbers (uidl.h): NULL when every digest is unique, else
+     * dup[i] is 1 for the first message with its digest, 2 for the next. */
+    uint32_t *dup;
     uint64_t pseudo_len;    /* bytes of a leading UW-IMAP pseudo-message */
     uint64_t scanned_size;  /* bytes of the file the index describes */
     uint64_t prefix_hash;   /* hash of those bytes, to detect rewrites */
@@ -119,8 +130,10 @@ struct mailbox {
     unsigned scan_flags;
     dev_t dev;              /* identity of the scanned file */
     ino_t ino;
-    struct timespec mtime;
+    struct timespec mtime, ctime;
     off_t size;
+    int identity_exact;     /* an unchanged identity proves an unchanged
+                               file (mailbox.c, unchanged_since_scan) */
     char why[160];          /* reason of the last failure, for the log */
     char *send_buf;         /* RETR/TOP read buffer, made at the first send */
 };
@@ -134,18 +147,43 @@ struct mailbox {
 int mbox_update_plan(const struct mbox_index *idx, uint64_t file_size, struct upd_plan *plan);
 
 /* Builds an index of data[0..len).  Pure: no I/O.  Returns 0, or -1 if
- * the data is not in mbox format (err says why) or memory runs out. */
+ * the data is not in mbox format (err says why) or memory runs out.  A
+ * big spool is indexed by up to four threads at once (one per CPU), each
+ * over a part cut at a message end; they are joined before it returns. */
 int mbox_scan(const char *data, size_t len, struct mbox_index *idx,
               char *err, size_t errlen);
 int mbox_scan_opts(const char *data, size_t len, unsigned flags, struct mbox_index *idx,
                    char *err, size_t errlen);
 
+/* For tests and fuzzing: split scans of min_bytes or more into exactly
+ * parts parts (at most 4); mbox_scan_tune(0, 32 MiB) is the default. */
+void mbox_scan_tune(unsigned parts, size_t min_bytes);
+
+/* Message i's duplicate number: 1, or n for the n-th with its digest. */
+static inline uint32_t mbox_dup(const struct mbox_index *idx, size_t i)
+{
+    return idx->dup ? idx->dup[i] : 1;
+}
+
 /* Message i's unique-id as sent by UIDL. */
 void mbox_uidl_text(const struct mbox_index *idx, size_t i, char out[UIDL_TEXT_MAX]);
 void mbox_index_free(struct mbox_index *idx);
 
-/* The fast hash used for prefix checks (exposed for tests). */
+/* A fast 64-bit checksum of a byte string (the UPDATE journal's record
+ * checksums; its values are part of the journal format). */
 uint64_t mbox_hash(const char *data, size_t len);
+
+/* The hash of data[0..len) that mbox_scan() leaves in prefix_hash, to
+ * tell whether another program rewrote the indexed part of a spool. */
+uint64_t mbox_prefix_hash(const char *data, size_t len);
+
+/* Reading a mapping of a file that another program truncates raises
+ * SIGBUS.  mbox_guard_call() runs fn(arg), in the calling thread, and
+ * returns -1 if a SIGBUS cut it short (0 otherwise), provided that
+ * mbox_guard_sigbus is the process's SIGBUS handler.  mbox_scan() guards
+ * the threads it starts the same way. */
+int mbox_guard_call(void (*fn)(void *), void *arg);
+void mbox_guard_sigbus(int sig);
 
 /* Opens, locks (shared), scans and unlocks the spool.  A missing spool is
  * an empty mailbox.  The spool must be a regular file, not a symlink. */

@@ -11,6 +11,8 @@
 #include <sys/mman.h>
 #include <libgen.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -38,16 +40,18 @@ static enum mb_status fail(struct mailbox *mb, enum mb_status st, const char *fm
  * ignores locks must not crash the session: the guard turns SIGBUS into
  * an error return.
  */
-static sigjmp_buf sigbus_jump;
-static volatile sig_atomic_t sigbus_armed;
+struct mapped_call {
+    int (*fn)(const char *, size_t, void *);
+    const char *data;
+    size_t len;
+    void *arg;
+    int rc;
+};
 
-static void on_sigbus(int sig)
+static void run_mapped(void *arg)
 {
-    (void)sig;
-    if (sigbus_armed)
-        siglongjmp(sigbus_jump, 1);
-    signal(SIGBUS, SIG_DFL);
-    raise(SIGBUS);
+    struct mapped_call *c = arg;
+    c->rc = c->fn(c->data, c->len, c->arg);
 }
 
 /* Maps [0, len) of fd and runs fn over it with the SIGBUS guard. */
@@ -59,18 +63,17 @@ static int with_mapping(int fd, size_t len, int (*fn)(const char *, size_t, void
     if (map == MAP_FAILED)
         return -1;
     (void)madvise(map, len, MADV_SEQUENTIAL);
-    struct sigaction sa = { .sa_handler = on_sigbus }, old;
+    struct sigaction sa = { .sa_handler = mbox_guard_sigbus }, old;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGBUS, &sa, &old);
+    struct mapped_call call = { .fn = fn, .data = map, .len = len, .arg = arg };
     int rc;
-    if (sigsetjmp(sigbus_jump, 1) == 0) {
-        sigbus_armed = 1;
-        rc = fn(map, len, arg);
+    if (mbox_guard_call(run_mapped, &call) == 0) {
+        rc = call.rc;
     } else {
         errno = EIO;
         rc = -2;           /* the file shrank under us */
     }
-    sigbus_armed = 0;
     sigaction(SIGBUS, &old, NULL);
     munmap(map, len);
     return rc;
@@ -90,7 +93,7 @@ static int scan_fn(const char *data, size_t len, void *arg)
 
 static int hash_fn(const char *data, size_t len, void *arg)
 {
-    *(uint64_t *)arg = mbox_hash(data, len);
+    *(uint64_t *)arg = mbox_prefix_hash(data, len);
     return 0;
 }
 
@@ -100,6 +103,57 @@ static void remember_identity(struct mailbox *mb, const struct stat *st)
     mb->ino = st->st_ino;
     mb->size = st->st_size;
     mb->mtime = st->st_mtim;
+    mb->ctime = st->st_ctim;
+}
+
+static int same_time(struct timespec a, struct timespec b)
+{
+    return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+static int same_identity(const struct mailbox *mb, const struct stat *st)
+{
+    return st->st_nlink > 0 && st->st_dev == mb->dev && st->st_ino == mb->ino &&
+           st->st_size == mb->size && same_time(st->st_mtim, mb->mtime) &&
+           same_time(st->st_ctim, mb->ctime);
+}
+
+/*
+ * Can an unchanged identity stand in for hashing the file again before
+ * UPDATE?  Every write, truncate, chmod or utime() sets a file's ctime to
+ * the kernel's clock, which no program can set back (mutt and others do
+ * set the mtime back).  So if the ctime we saw is older than the moment
+ * our scan began, under the lock, any later change must show a later
+ * ctime: git's "racily clean" rule.  Not trusted, and hashed instead:
+ * timestamps of a whole second (nsec 0), a ctime within 10 ms of the scan
+ * (the kernel stamps with its coarse clock, one tick behind), and network
+ * or FUSE filesystems, whose ctimes come from another machine's clock.
+ */
+#define CTIME_MARGIN_NS 10000000LL
+#define NFS_MAGIC 0x6969
+#define SMB_MAGIC 0x517b
+#define CIFS_MAGIC 0xff534d42u
+#define SMB2_MAGIC 0xfe534d42u
+#define FUSE_MAGIC 0x65735546
+#define CEPH_MAGIC 0x00c36400
+
+static int ctime_proves_identity(int fd, const struct stat *st, struct timespec scan_start)
+{
+    struct statfs fs;
+    if (fstatfs(fd, &fs) != 0)
+        return 0;
+    switch ((unsigned long)fs.f_type) {
+    case NFS_MAGIC: case SMB_MAGIC: case CIFS_MAGIC: case SMB2_MAGIC: case FUSE_MAGIC:
+    case CEPH_MAGIC:
+        return 0;
+    default:
+        break;
+    }
+    if (st->st_ctim.tv_nsec == 0)
+        return 0;
+    long long ctime_ns = (long long)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+    long long start_ns = (long long)scan_start.tv_sec * 1000000000LL + scan_start.tv_nsec;
+    return start_ns - ctime_ns > CTIME_MARGIN_NS;
 }
 
 /* The spool path must still name the file we have open. */
@@ -112,6 +166,9 @@ static int still_same_file(struct mailbox *mb)
 static enum mb_status scan_locked(struct mailbox *mb)
 {
     struct stat st;
+    struct timespec scan_start;
+    if (clock_gettime(CLOCK_REALTIME_COARSE, &scan_start) != 0)
+        scan_start = (struct timespec){ 0, 0 };
     if (fstat(mb->fd, &st) != 0)
         return fail(mb, MB_TEMP, "fstat %s: %s", mb->path, strerror(errno));
     struct scan_job job = { .idx = &mb->idx };
@@ -122,6 +179,7 @@ static enum mb_status scan_locked(struct mailbox *mb)
     if (rc != 0)
         return fail(mb, MB_TEMP, "scanning %s: %s", mb->path, strerror(errno));
     remember_identity(mb, &st);
+    mb->identity_exact = ctime_proves_identity(mb->fd, &st, scan_start);
     return MB_OK;
 }
 
@@ -200,7 +258,7 @@ int mbox_update_plan(const struct mbox_index *idx, uint64_t file_size, struct up
     size_t first = 0;
     while (first < idx->count && !idx->msgs[first].deleted)
         first++;
-    plan->dest = first < idx->count ? idx->msgs[first].from_off : idx->scanned_size;
+    plan->dest = first < idx->count ? msg_from_off(&idx->msgs[first]) : idx->scanned_size;
     plan->runs = malloc((idx->count - first + 1) * sizeof *plan->runs);
     if (plan->runs == NULL)
         return -1;
@@ -212,8 +270,8 @@ int mbox_update_plan(const struct mbox_index *idx, uint64_t file_size, struct up
         } else if (idx->msgs[i].deleted) {
             continue;
         } else {
-            start = idx->msgs[i].from_off;
-            end = i + 1 < idx->count ? idx->msgs[i + 1].from_off : idx->scanned_size;
+            start = msg_from_off(&idx->msgs[i]);
+            end = i + 1 < idx->count ? msg_from_off(&idx->msgs[i + 1]) : idx->scanned_size;
         }
         if (end == start)
             continue;
@@ -382,12 +440,13 @@ enum mb_status mailbox_verify(struct mailbox *mb)
     struct stat st;
     if (fstat(mb->fd, &st) != 0)
         return fail(mb, MB_TEMP, "fstat %s: %s", mb->path, strerror(errno));
-    if (st.st_size == mb->size && st.st_mtim.tv_sec == mb->mtime.tv_sec &&
-        st.st_mtim.tv_nsec == mb->mtime.tv_nsec && st.st_nlink > 0)
+    if (same_identity(mb, &st))
         return MB_OK;
     enum mb_status r = check_prefix(mb, &st);
-    if (r == MB_OK)
+    if (r == MB_OK) {
         remember_identity(mb, &st);   /* mail was appended: fine */
+        mb->identity_exact = 0;       /* that ctime is no older than now */
+    }
     return r;
 }
 
@@ -474,9 +533,13 @@ static enum mb_status update_locked(struct mailbox *mb)
     struct stat st;
     if (fstat(mb->fd, &st) != 0)
         return fail(mb, MB_TEMP, "fstat %s: %s", mb->path, strerror(errno));
-    enum mb_status r = check_prefix(mb, &st);
-    if (r != MB_OK)
-        return r;
+    /* Under the write lock: the indexed part must be what we scanned. */
+    if (!(mb->identity_exact && same_identity(mb, &st) && still_same_file(mb))) {
+        enum mb_status r = check_prefix(mb, &st);
+        if (r != MB_OK)
+            return r;
+    }
+    enum mb_status r;
     struct upd_plan plan;
     if (mbox_update_plan(&mb->idx, (uint64_t)st.st_size, &plan) != 0)
         return fail(mb, MB_TEMP, "out of memory planning the update");

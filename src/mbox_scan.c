@@ -1,9 +1,13 @@
 /* mbox_scan.c - the pure part of the mailbox engine: turning the bytes of
  * an mbox into an index (see mailbox.h for the format rules). */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "mailbox.h"
 #include "md5.h"
@@ -83,15 +87,27 @@ static void scan_headers(const char *data, uint64_t start, uint64_t len, struct 
             p += h->blank_len;
             break;
         }
-        if (header_is(p, eol, "Content-Length:"))
-            parse_content_length(p, eol, h);
-        else if (header_is(p, eol, "X-UIDL:"))
-            parse_x_uidl(p, eol, h);
-        else if (header_is(p, eol, "X-IMAP:") || header_is(p, eol, "X-IMAPbase:"))
-            h->imap_header = 1;
-        else if (header_is(p, eol, "Subject:") &&
-                 memmem(p, (size_t)(eol - p), "FOLDER INTERNAL DATA", 20) != NULL)
-            h->internal_subject = 1;
+        /* The first letter picks the few names that matter (this runs
+         * for every header line of every message at each open). */
+        switch (*p | 0x20) {
+        case 'c':
+            if (header_is(p, eol, "Content-Length:"))
+                parse_content_length(p, eol, h);
+            break;
+        case 'x':
+            if (header_is(p, eol, "X-UIDL:"))
+                parse_x_uidl(p, eol, h);
+            else if (header_is(p, eol, "X-IMAP:") || header_is(p, eol, "X-IMAPbase:"))
+                h->imap_header = 1;
+            break;
+        case 's':
+            if (header_is(p, eol, "Subject:") &&
+                memmem(p, (size_t)(eol - p), "FOLDER INTERNAL DATA", 20) != NULL)
+                h->internal_subject = 1;
+            break;
+        default:
+            break;
+        }
         p = eol;
     }
     h->len = (uint64_t)(p - (data + start));
@@ -107,43 +123,6 @@ static uint64_t from_after_line_end(const char *data, uint64_t len, uint64_t i)
         starts_with(data + i + 2, data + len, FROM_LINE, FROM_LEN))
         return i + 2;
     return 0;
-}
-
-/*
- * Finds where the message whose body starts at `from` ends: the next
- * "From " line that follows a blank line.  *content_end is where the
- * blank separator line begins, *next the next From line (both len at EOF,
- * where one trailing blank line is also a separator).
- */
-static void find_message_end(const char *data, uint64_t len, uint64_t from,
-                             uint64_t *content_end, uint64_t *next)
-{
-    uint64_t s = from;
-    while (s < len) {
-        const char *hit = memmem(data + s, (size_t)(len - s), "\nFrom ", 6);
-        if (hit == NULL)
-            break;
-        uint64_t i = (uint64_t)(hit - data);
-        if (i >= 1 && data[i - 1] == '\n') {
-            *content_end = i;
-            *next = i + 1;
-            return;
-        }
-        if (i >= 2 && data[i - 1] == '\r' && data[i - 2] == '\n') {
-            *content_end = i - 1;
-            *next = i + 1;
-            return;
-        }
-        s = i + 1;
-    }
-    *next = len;
-    *content_end = len;
-    if (len >= 2 && data[len - 1] == '\n' && data[len - 2] == '\n')
-        *content_end = len - 1;
-    else if (len >= 4 && memcmp(data + len - 4, "\r\n\r\n", 4) == 0)
-        *content_end = len - 2;
-    if (*content_end < from)
-        *content_end = from;
 }
 
 /* Content-Length counts only if it lands exactly on a From line or EOF. */
@@ -250,37 +229,50 @@ void mbox_uidl_text(const struct mbox_index *idx, size_t i, char out[UIDL_TEXT_M
     const struct msg *m = &idx->msgs[i];
     if (idx->xuidl && idx->xuidl[i]) {
         const char *v = idx->xuidl_text + idx->xuidl[i] - 1;
-        uidl_format_x(v, strlen(v), m->dup, out);
+        uidl_format_x(v, strlen(v), mbox_dup(idx, i), out);
     } else {
-        uidl_format(m->uid, m->dup, out);
+        uidl_format(m->uid, mbox_dup(idx, i), out);
     }
 }
 
-/* Makes equal digests unique by order of appearance (uidl.h). */
+/* Makes equal digests unique by order of appearance (uidl.h); the
+ * numbers take memory only when some digest repeats. */
 static int number_duplicates(struct mbox_index *idx)
 {
+    free(idx->dup);
+    idx->dup = NULL;
     if (idx->count < 2)
         return 0;
     size_t slots = 1;
     while (slots < idx->count * 2)
         slots <<= 1;
-    size_t *table = malloc(slots * sizeof *table);   /* 1-based msg index, 0 empty */
-    if (table == NULL)
-        return -1;
-    memset(table, 0, slots * sizeof *table);
+    uint32_t *table = calloc(slots, sizeof *table);   /* 1-based msg index, 0 empty */
+    if (table == NULL || idx->count >= UINT32_MAX)
+        goto fail;
     for (size_t i = 0; i < idx->count; i++) {
-        struct msg *m = &idx->msgs[i];
+        const struct msg *m = &idx->msgs[i];
         uint64_t key;
         memcpy(&key, m->uid, sizeof key);
         size_t slot = (size_t)(key * 0x9e3779b97f4a7c15ULL >> 20) & (slots - 1);
         while (table[slot] != 0 && memcmp(idx->msgs[table[slot] - 1].uid, m->uid, UIDL_DIGEST_LEN) != 0)
             slot = (slot + 1) & (slots - 1);
-        if (table[slot] != 0)
-            m->dup = idx->msgs[table[slot] - 1].dup + 1;
-        table[slot] = i + 1;    /* the latest occurrence carries the count */
+        if (table[slot] != 0) {
+            if (idx->dup == NULL) {
+                idx->dup = malloc(idx->count * sizeof *idx->dup);
+                if (idx->dup == NULL)
+                    goto fail;
+                for (size_t k = 0; k < idx->count; k++)
+                    idx->dup[k] = 1;
+            }
+            idx->dup[i] = idx->dup[table[slot] - 1] + 1;
+        }
+        table[slot] = (uint32_t)i + 1;    /* the latest occurrence carries the count */
     }
     free(table);
     return 0;
+fail:
+    free(table);
+    return -1;
 }
 
 uint64_t mbox_hash(const char *data, size_t len)
@@ -311,7 +303,443 @@ void mbox_index_free(struct mbox_index *idx)
     free(idx->msgs);
     free(idx->xuidl);
     free(idx->xuidl_text);
+    free(idx->dup);
     memset(idx, 0, sizeof *idx);
+}
+
+/* ---- the byte loops ----
+ *
+ * Opening a big spool is one pass over its bytes, so the two loops that
+ * touch every byte are written with the compiler's vector extensions, 32
+ * bytes at a time; on x86-64 each is built twice (AVX2 and the SSE2
+ * baseline) and the loader picks one for this CPU.
+ */
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef VECTOR_CLONES
+#define VECTOR_CLONES
+#endif
+
+#define VBYTES 32
+typedef unsigned char vbytes __attribute__((vector_size(VBYTES)));
+typedef uint64_t vwords __attribute__((vector_size(VBYTES)));
+typedef uint32_t vhalves __attribute__((vector_size(VBYTES)));
+#define FOLD_EVERY 255      /* byte counters hold up to 255 */
+
+/* Is any byte of a compare result set? */
+#define ANY_SET(v) ((((vwords)(v))[0] | ((vwords)(v))[1] | ((vwords)(v))[2] | ((vwords)(v))[3]) != 0)
+
+/* The byte counters' sum (a macro: vector arguments have no stable ABI). */
+#define FOLD(acc) fold_bytes((const unsigned char *)&(acc))
+
+static uint64_t fold_bytes(const unsigned char *b)
+{
+    uint64_t sum = 0;
+    for (int k = 0; k < VBYTES; k++)
+        sum += b[k];
+    return sum;
+}
+
+/* Does a message end at i: is data[i] the line end of a blank line
+ * (LF or CR LF) followed by a "From " line? */
+static int is_boundary(const unsigned char *d, uint64_t len, uint64_t i)
+{
+    return d[i] == '\n' && len - i >= 1 + FROM_LEN && memcmp(d + i + 1, FROM_LINE, FROM_LEN) == 0 &&
+           i >= 1 && (d[i - 1] == '\n' || (i >= 2 && d[i - 1] == '\r' && d[i - 2] == '\n'));
+}
+
+/* Line ends at [a, b), by the position of their LF: all of them, and
+ * those with a CR before them (wire_size's LF and CR LF counts). */
+struct line_ends {
+    uint64_t lf, crlf;
+};
+
+static void count_one(const unsigned char *d, uint64_t i, struct line_ends *n)
+{
+    if (d[i] == '\n') {
+        n->lf++;
+        n->crlf += d[i - 1] == '\r';
+    }
+}
+
+/*
+ * The first message end (is_boundary) at or after from, or len if there
+ * is none; the line ends before it are added to *n.  from >= 1, and
+ * data[from - 1] must not be a CR that belongs to the counted span (a
+ * message's content starts after the LF of its From line).
+ */
+VECTOR_CLONES
+static uint64_t find_end_counting(const unsigned char *d, uint64_t len, uint64_t from,
+                                  struct line_ends *n)
+{
+    const vbytes lf = (vbytes){ 0 } + '\n', cr = (vbytes){ 0 } + '\r', eff = (vbytes){ 0 } + 'F';
+    uint64_t i = from;
+    while (len - i > VBYTES) {     /* d[i - 1 .. i + VBYTES] can be read */
+        vbytes acc_lf = { 0 }, acc_crlf = { 0 };
+        int round = 0, candidate = 0;
+        for (; round < FOLD_EVERY && len - i > VBYTES; round++, i += VBYTES) {
+            vbytes x, before, after;
+            memcpy(&x, d + i, VBYTES);
+            memcpy(&before, d + i - 1, VBYTES);
+            memcpy(&after, d + i + 1, VBYTES);
+            vbytes is_lf = (vbytes)(x == lf), cr_before = (vbytes)(before == cr);
+            /* A blank line's LF before an F: rare, and checked one by one. */
+            if (ANY_SET(is_lf & (vbytes)(after == eff) & ((vbytes)(before == lf) | cr_before))) {
+                candidate = 1;
+                break;
+            }
+            acc_lf -= is_lf;
+            acc_crlf -= is_lf & cr_before;
+        }
+        n->lf += FOLD(acc_lf);
+        n->crlf += FOLD(acc_crlf);
+        if (candidate) {
+            for (uint64_t end = i + VBYTES; i < end; i++) {
+                if (is_boundary(d, len, i))
+                    return i;
+                count_one(d, i, n);
+            }
+        }
+    }
+    for (; i < len; i++) {
+        if (is_boundary(d, len, i))
+            return i;
+        count_one(d, i, n);
+    }
+    return len;
+}
+
+/*
+ * The prefix hash: a sum over the file's 8-byte words (zero-padded at the
+ * end) of a keyed mix of each word and its index, so that it can be
+ * summed span by span, in any order, by any number of threads, and a
+ * change to any word changes its term.  It guards against another
+ * program rewriting the spool behind our index, not against an attacker:
+ * only the owner or root can write the spool.
+ */
+#define HASH_MUL 0x9e3779b97f4a7c15ULL
+#define HASH_KEY 0x243f6a8885a308d3ULL
+
+/* x plus the low 32 bits of its halves' product, in both halves: what one
+ * vector multiply of 32-bit lanes (with the halves swapped) gives. */
+static uint64_t word_term(uint64_t w, uint64_t k)
+{
+    uint64_t x = w ^ (k * HASH_MUL + HASH_KEY);
+    uint64_t p = (uint32_t)((uint32_t)x * (uint32_t)(x >> 32));
+    return x + (p | p << 32);
+}
+
+static uint64_t word_at(const unsigned char *d, uint64_t len, uint64_t k)
+{
+    uint64_t w = 0, off = 8 * k;
+    memcpy(&w, d + off, len - off >= 8 ? 8 : (size_t)(len - off));
+    return w;
+}
+
+/* The terms of the words that start in [a, b). */
+VECTOR_CLONES
+static uint64_t hash_span(const unsigned char *d, uint64_t len, uint64_t a, uint64_t b)
+{
+    uint64_t k = (a + 7) / 8, end = (b + 7) / 8, sum = 0;
+    for (; k < end && k % 4 != 0; k++)
+        sum += word_term(word_at(d, len, k), k);
+    vwords acc = { 0 };
+    vwords key = (vwords){ k, k + 1, k + 2, k + 3 } * HASH_MUL + HASH_KEY;
+    const vwords step = (vwords){ 0 } + 4 * HASH_MUL;
+    for (; k + 4 <= end && 8 * k + VBYTES <= len; k += 4) {
+        vwords w;
+        memcpy(&w, d + 8 * k, VBYTES);
+        vwords x = w ^ key;
+        vhalves h = (vhalves)x;
+        acc += x + (vwords)(h * __builtin_shufflevector(h, h, 1, 0, 3, 2, 5, 4, 7, 6));
+        key += step;
+    }
+    sum += acc[0] + acc[1] + acc[2] + acc[3];
+    for (; k < end; k++)
+        sum += word_term(word_at(d, len, k), k);
+    return sum;
+}
+
+static uint64_t hash_final(uint64_t sum, uint64_t len)
+{
+    uint64_t h = (sum ^ len) * HASH_MUL;
+    h ^= h >> 29;
+    h *= HASH_MUL;
+    return h ^ (h >> 32);
+}
+
+uint64_t mbox_prefix_hash(const char *data, size_t len)
+{
+    return hash_final(hash_span((const unsigned char *)data, len, 0, len), len);
+}
+
+/* ---- one message ---- */
+
+/* A trailing blank line at the end of the file separates, like the one
+ * before a From line.  Returns where the content ends. */
+static uint64_t content_end_at_eof(const char *data, uint64_t len, uint64_t search_from)
+{
+    uint64_t end = len;
+    if (len >= 2 && data[len - 1] == '\n' && data[len - 2] == '\n')
+        end = len - 1;
+    else if (len >= 4 && memcmp(data + len - 4, "\r\n\r\n", 4) == 0)
+        end = len - 2;
+    return end < search_from ? search_from : end;
+}
+
+struct scan_state {
+    const char *data;
+    uint64_t len;
+    unsigned flags;
+    struct mbox_index *idx;
+    uint64_t hash_sum;      /* hash_span() terms of the messages seen */
+    char *err;
+    size_t errlen;
+};
+
+/* Indexes the message whose From line starts at pos; returns where the
+ * next one starts (len at the end), or 0 on failure (err set). */
+static uint64_t scan_message(struct scan_state *st, uint64_t pos)
+{
+    const char *data = st->data;
+    const unsigned char *d = (const unsigned char *)data;
+    uint64_t len = st->len;
+    struct mbox_index *idx = st->idx;
+    const char *nl = memchr(data + pos, '\n', len - pos);
+    uint64_t content_off = nl ? (uint64_t)(nl - data) + 1 : len;
+    struct header_info h;
+    scan_headers(data, content_off, len, &h);
+    uint64_t body_off = content_off + h.len;
+    uint64_t content_end, next, size;
+    if (content_length_fits(data, len, body_off, &h, &content_end, &next)) {
+        size = wire_size(data + content_off, content_end - content_off);
+    } else {
+        /* No message end can lie inside the header block (it has no blank
+         * line), so the search starts at the content: one pass both finds
+         * the end and counts the line ends that make the size. */
+        struct line_ends n = { 0, 0 };
+        uint64_t i = content_off < len ? find_end_counting(d, len, content_off, &n) : len;
+        if (i < len) {
+            next = i + 1;
+            content_end = d[i - 1] == '\n' ? i : i - 1;
+        } else {
+            next = len;
+            content_end = content_end_at_eof(data, len, h.blank_len ? body_off - 1 : body_off);
+            for (uint64_t j = content_end; j < len; j++) {   /* the separator's line end */
+                if (d[j] == '\n') {
+                    n.lf--;
+                    n.crlf -= d[j - 1] == '\r';
+                }
+            }
+        }
+        if (content_end < content_off)
+            content_end = content_off;
+        uint64_t clen = content_end - content_off;
+        size = clen + n.lf - n.crlf + (clen > 0 && d[content_end - 1] != '\n' ? 2 : 0);
+    }
+    st->hash_sum += hash_span(d, len, pos, next);
+    if (pos == 0 && h.imap_header && h.internal_subject) {
+        idx->pseudo_len = next;     /* hidden, and kept on rewrite */
+        return next;
+    }
+    if (index_grow(idx, st->flags) != 0) {
+        snprintf(st->err, st->errlen, "out of memory indexing message %zu", idx->count + 1);
+        return 0;
+    }
+    uint64_t content_len = content_end - content_off;
+    uint64_t header_len = h.len < content_len ? h.len : content_len;
+    if (content_off - pos > UINT32_MAX || header_len > UINT32_MAX) {
+        snprintf(st->err, st->errlen, "message at offset %llu has a From line or header block "
+                 "of 4 GiB or more", (unsigned long long)pos);
+        return 0;
+    }
+    struct msg *m = &idx->msgs[idx->count++];
+    memset(m, 0, sizeof *m);
+    m->content_off = content_off;
+    m->from_len = (uint32_t)(content_off - pos);
+    m->content_len = content_len;
+    m->header_len = (uint32_t)header_len;
+    m->has_blank = h.blank_len != 0 && header_len == h.len;
+    m->size = size;
+    uidl_digest(data + content_off, header_len - (m->has_blank ? h.blank_len : 0), m->uid);
+    if ((st->flags & MBOX_SCAN_X_UIDL) && keep_x_uidl(idx, idx->count - 1, &h) != 0) {
+        snprintf(st->err, st->errlen, "out of memory keeping X-UIDL values");
+        return 0;
+    }
+    return next;
+}
+
+/* Indexes the messages that start in [first, stop): returns where the
+ * message after the last one starts, or 0 on failure. */
+static uint64_t scan_messages(struct scan_state *st, uint64_t first, uint64_t stop)
+{
+    uint64_t pos = first;
+    while (pos < st->len && pos < stop) {
+        uint64_t next = scan_message(st, pos);
+        if (next == 0)
+            return 0;
+        pos = next;
+    }
+    return pos;
+}
+
+/* ---- in parallel ----
+ *
+ * A big spool is cut into parts at message ends found from evenly spaced
+ * offsets, and each part is indexed by a thread of its own.  The parts
+ * must chain: where one part's last message says the next one starts
+ * must be where the next part begins.  A Content-Length: that jumps over
+ * a cut breaks the chain, and then the whole file is scanned in one go.
+ */
+#define PARALLEL_MIN_BYTES (32u << 20)
+#define PARALLEL_PART_BYTES (16u << 20)
+#define MAX_PARTS 4
+
+struct scan_part {
+    struct scan_state st;
+    struct mbox_index idx;
+    uint64_t first, stop, end;
+    int failed;
+    char err[160];
+};
+
+static void scan_part_body(void *arg)
+{
+    struct scan_part *p = arg;
+    p->end = scan_messages(&p->st, p->first, p->stop);
+    p->failed = p->end == 0;
+}
+
+static void *scan_part_thread(void *arg)
+{
+    struct scan_part *p = arg;
+    if (mbox_guard_call(scan_part_body, p) != 0) {
+        p->failed = 1;
+        snprintf(p->err, sizeof p->err, "the file shrank while being read");
+    }
+    return NULL;
+}
+
+static unsigned tuned_parts;                 /* 0: one per CPU */
+static uint64_t tuned_min = PARALLEL_MIN_BYTES;
+
+void mbox_scan_tune(unsigned parts, size_t min_bytes)
+{
+    tuned_parts = parts > MAX_PARTS ? MAX_PARTS : parts;
+    tuned_min = min_bytes;
+}
+
+static unsigned parts_for(uint64_t len, unsigned flags)
+{
+    /* X-UIDL values are kept in one text buffer: one part. */
+    if ((flags & MBOX_SCAN_X_UIDL) || len < tuned_min)
+        return 1;
+    if (tuned_parts > 0)
+        return tuned_parts;
+    static long cpus;
+    if (cpus == 0) {
+        cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        if (cpus < 1)
+            cpus = 1;
+    }
+    uint64_t n = len / PARALLEL_PART_BYTES;
+    if (n > (uint64_t)cpus)
+        n = (uint64_t)cpus;
+    return n > MAX_PARTS ? MAX_PARTS : (unsigned)n;
+}
+
+/* Joins the parts' indexes into idx; 1 if they chain, 0 if not, -1 if
+ * out of memory. */
+static int join_parts(struct scan_part *parts, unsigned n, struct mbox_index *idx,
+                      uint64_t *hash_sum)
+{
+    size_t total = 0;
+    for (unsigned t = 0; t < n; t++) {
+        if (t + 1 < n && parts[t].end != parts[t + 1].first)
+            return 0;
+        total += parts[t].idx.count;
+    }
+    *idx = parts[0].idx;            /* part 0 carries pseudo_len */
+    memset(&parts[0].idx, 0, sizeof parts[0].idx);
+    if (total > idx->alloc) {
+        struct msg *m = realloc(idx->msgs, total * sizeof *m);
+        if (m == NULL)
+            return -1;
+        idx->msgs = m;
+        idx->alloc = total;
+    }
+    for (unsigned t = 1; t < n; t++) {
+        if (parts[t].idx.count > 0)
+            memcpy(idx->msgs + idx->count, parts[t].idx.msgs,
+                   parts[t].idx.count * sizeof *idx->msgs);
+        idx->count += parts[t].idx.count;
+    }
+    *hash_sum = 0;
+    for (unsigned t = 0; t < n; t++)
+        *hash_sum += parts[t].st.hash_sum;
+    return 1;
+}
+
+/* 1: idx built in parallel; 0: do it in one go; -1: failed (err set). */
+static int scan_parallel(const char *data, size_t len, unsigned flags, struct mbox_index *idx,
+                         uint64_t *hash_sum, char *err, size_t errlen)
+{
+    unsigned n = parts_for(len, flags);
+    if (n < 2)
+        return 0;
+    struct scan_part parts[MAX_PARTS];
+    pthread_t threads[MAX_PARTS];
+    int started[MAX_PARTS] = { 0 };
+    memset(parts, 0, sizeof parts);
+    for (unsigned t = 0; t < n; t++) {
+        struct scan_part *p = &parts[t];
+        p->st = (struct scan_state){ .data = data, .len = len, .flags = flags, .idx = &p->idx,
+                                     .err = p->err, .errlen = sizeof p->err };
+        p->first = 0;
+        p->stop = t + 1 < n ? len / n * (t + 1) : len;
+    }
+    /* Each part but the first starts at the first message at or after
+     * its cut (a message end found from one byte before it). */
+    for (unsigned t = 1; t < n; t++) {
+        struct line_ends unused = { 0, 0 };
+        uint64_t cut = parts[t - 1].stop;
+        uint64_t i = find_end_counting((const unsigned char *)data, len, cut - 1, &unused);
+        parts[t].first = i < len ? i + 1 : len;
+    }
+    pthread_attr_t attr;
+    int have_attr = pthread_attr_init(&attr) == 0;
+    if (have_attr)
+        (void)pthread_attr_setstacksize(&attr, 256 * 1024);
+    for (unsigned t = 1; t < n; t++)
+        started[t] = pthread_create(&threads[t], have_attr ? &attr : NULL, scan_part_thread,
+                                    &parts[t]) == 0;
+    scan_part_body(&parts[0]);     /* the caller's SIGBUS guard covers this one */
+    for (unsigned t = 1; t < n; t++) {
+        if (started[t])
+            pthread_join(threads[t], NULL);
+        else
+            scan_part_thread(&parts[t]);
+    }
+    if (have_attr)
+        pthread_attr_destroy(&attr);
+    int rc = 1;
+    for (unsigned t = 0; t < n && rc == 1; t++) {
+        if (parts[t].failed) {
+            snprintf(err, errlen, "%s", parts[t].err);
+            rc = -1;
+        }
+    }
+    if (rc == 1) {
+        rc = join_parts(parts, n, idx, hash_sum);
+        if (rc < 0)
+            snprintf(err, errlen, "out of memory joining the index");
+    }
+    for (unsigned t = 0; t < n; t++)
+        mbox_index_free(&parts[t].idx);
+    return rc;
 }
 
 int mbox_scan(const char *data, size_t len, struct mbox_index *idx, char *err, size_t errlen)
@@ -324,51 +752,59 @@ int mbox_scan_opts(const char *data, size_t len, unsigned flags, struct mbox_ind
 {
     mbox_index_free(idx);
     idx->scanned_size = len;
-    idx->prefix_hash = mbox_hash(data, len);
+    idx->prefix_hash = hash_final(0, 0);
     if (len == 0)
         return 0;
     if (!starts_with(data, data + len, FROM_LINE, FROM_LEN)) {
         snprintf(err, errlen, "not an mbox: the file does not start with a \"From \" line");
         return -1;
     }
-    uint64_t pos = 0;
-    while (pos < len) {
-        const char *nl = memchr(data + pos, '\n', len - pos);
-        uint64_t content_off = nl ? (uint64_t)(nl - data) + 1 : len;
-        struct header_info h;
-        scan_headers(data, content_off, len, &h);
-        uint64_t body_off = content_off + h.len;
-        uint64_t content_end, next;
-        if (!content_length_fits(data, len, body_off, &h, &content_end, &next))
-            find_message_end(data, len, h.blank_len ? body_off - 1 : body_off, &content_end, &next);
-        if (pos == 0 && h.imap_header && h.internal_subject) {
-            idx->pseudo_len = next;     /* hidden, and kept on rewrite */
-            pos = next;
-            continue;
-        }
-        if (index_grow(idx, flags) != 0) {
-            snprintf(err, errlen, "out of memory indexing message %zu", idx->count + 1);
-            return -1;
-        }
-        struct msg *m = &idx->msgs[idx->count++];
-        memset(m, 0, sizeof *m);
-        m->from_off = pos;
-        m->content_off = content_off;
-        m->content_len = content_end - content_off;
-        m->header_len = h.len < m->content_len ? h.len : m->content_len;
-        m->has_blank = h.blank_len != 0 && m->header_len == h.len;
-        m->size = wire_size(data + content_off, m->content_len);
-        m->dup = 1;
-        uidl_digest(data + content_off, m->header_len - (m->has_blank ? h.blank_len : 0), m->uid);
-        if ((flags & MBOX_SCAN_X_UIDL) && keep_x_uidl(idx, idx->count - 1, &h) != 0) {
-            snprintf(err, errlen, "out of memory keeping X-UIDL values");
-            return -1;
-        }
-        pos = next;
+    uint64_t hash_sum = 0;
+    int rc = scan_parallel(data, len, flags, idx, &hash_sum, err, errlen);
+    if (rc < 0) {
+        mbox_index_free(idx);
+        return -1;
     }
+    if (rc == 0) {
+        struct scan_state st = { .data = data, .len = len, .flags = flags, .idx = idx,
+                                 .err = err, .errlen = errlen };
+        if (scan_messages(&st, 0, len) == 0)
+            return -1;
+        hash_sum = st.hash_sum;
+    }
+    idx->scanned_size = len;
+    idx->prefix_hash = hash_final(hash_sum, len);
     if (number_duplicates(idx) != 0) {
         snprintf(err, errlen, "out of memory numbering duplicate messages");
         return -1;
     }
+    return 0;
+}
+
+/* ---- SIGBUS ----
+ * Reading a mapping of a file that another program truncates raises
+ * SIGBUS in the thread that touched the missing page; each guarded call
+ * has its own jump point, per thread. */
+static _Thread_local sigjmp_buf *guard_jump;
+
+void mbox_guard_sigbus(int sig)
+{
+    if (guard_jump != NULL)
+        siglongjmp(*guard_jump, 1);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+int mbox_guard_call(void (*fn)(void *), void *arg)
+{
+    sigjmp_buf jump;
+    sigjmp_buf *volatile outer = guard_jump;
+    if (sigsetjmp(jump, 1) != 0) {
+        guard_jump = outer;
+        return -1;
+    }
+    guard_jump = &jump;
+    fn(arg);
+    guard_jump = outer;
     return 0;
 }

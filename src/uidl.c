@@ -15,6 +15,12 @@ static int has_name(const char *line, size_t len, const char *name)
 /* Which header lines popa3d hashes ("fixed": no reader rewrites them). */
 static int is_fixed_header(const char *line, size_t len, int *received_seen)
 {
+    switch (line[0] | 0x20) {       /* the names below start with these */
+    case 'r': case 'd': case 'x': case 'm':
+        break;
+    default:
+        return 0;
+    }
     if (has_name(line, len, "Received:"))
         return (*received_seen)++ == 0;
     /* popa3d picks fields by a switch on the first byte whose cases are

@@ -241,8 +241,8 @@ TEST(open_scans_and_releases_locks)
     CHECK_EQ(mb.idx.scanned_size, f.len);
     CHECK(mb.fd >= 0);
     if (mb.idx.count == 3) {
-        CHECK_EQ(mb.idx.msgs[1].from_off, sizeof M1 - 1);
-        CHECK_EQ(mb.idx.msgs[2].from_off, sizeof M1 - 1 + sizeof M2 - 1);
+        CHECK_EQ(msg_from_off(&mb.idx.msgs[1]), sizeof M1 - 1);
+        CHECK_EQ(msg_from_off(&mb.idx.msgs[2]), sizeof M1 - 1 + sizeof M2 - 1);
         for (size_t i = 0; i < 3; i++)
             CHECK_EQ(mb.idx.msgs[i].size,
                      wire_size(f.p + mb.idx.msgs[i].content_off, mb.idx.msgs[i].content_len));
@@ -607,6 +607,47 @@ TEST(rewrite_with_same_size_and_mtime_is_caught_by_update)
     free(f.p);
 }
 
+/* An old ctime lets UPDATE skip hashing an unchanged spool; a rewrite
+ * that puts size and mtime back still moves the ctime, and is caught. */
+TEST(rewrite_after_a_trusted_scan_is_caught_by_the_ctime)
+{
+    new_spool();
+    struct buf f = join(S(M1), S(M2), S(M3), NONE);
+    CHECK(write_file(spool, f.p, f.len) == 0);
+    struct timespec pause = { 0, 30 * 1000000L };   /* the ctime ages past the margin */
+    nanosleep(&pause, NULL);
+    struct mailbox mb;
+    CHECK_STATUS(&mb, open_mb(&mb, spool), MB_OK);
+    struct stat st;
+    CHECK(stat(spool, &st) == 0);
+    if (st.st_ctim.tv_nsec != 0)
+        CHECK(mb.identity_exact);
+    size_t off = sizeof M1 - 1 + strlen(FROM2) + 2;
+    f.p[off] = 'Z';
+    rewrite_byte(spool, (off_t)off, 'Z');
+    struct timespec ts[2] = { st.st_atim, st.st_mtim };
+    CHECK(utimensat(AT_FDCWD, spool, ts, 0) == 0);
+    if (mb.idx.count == 3)
+        mb.idx.msgs[0].deleted = 1;
+    CHECK_STATUS(&mb, mailbox_update(&mb), MB_CHANGED);
+    mailbox_close(&mb);
+    CHECK_FILE(spool, f.p, f.len);
+    free(f.p);
+}
+
+/* A scan right after a write does not trust the ctime. */
+TEST(fresh_ctime_is_not_trusted)
+{
+    new_spool();
+    struct buf f = join(S(M1), S(M2), S(M3), NONE);
+    CHECK(write_file(spool, f.p, f.len) == 0);
+    struct mailbox mb;
+    CHECK_STATUS(&mb, open_mb(&mb, spool), MB_OK);
+    CHECK(!mb.identity_exact);
+    mailbox_close(&mb);
+    free(f.p);
+}
+
 TEST(truncated_file_is_changed)
 {
     new_spool();
@@ -941,6 +982,8 @@ int main(void)
     RUN(mail_appended_after_open_is_kept_when_all_deleted);
     RUN(rewritten_file_is_changed_and_left_alone);
     RUN(rewrite_with_same_size_and_mtime_is_caught_by_update);
+    RUN(rewrite_after_a_trusted_scan_is_caught_by_the_ctime);
+    RUN(fresh_ctime_is_not_trusted);
     RUN(truncated_file_is_changed);
     RUN(replaced_file_is_changed_and_new_file_untouched);
     RUN(update_waits_for_locks_and_gives_up);

@@ -48,7 +48,7 @@ static void check_msg(const char *data, size_t len, const struct mbox_index *idx
         return;
     }
     const struct msg *m = &idx->msgs[i];
-    int ok = m->from_off == w->from_off && m->content_off == w->content_off &&
+    int ok = msg_from_off(m) == w->from_off && m->content_off == w->content_off &&
              m->content_len == w->content_len && m->header_len == w->header_len &&
              m->has_blank == w->has_blank && !m->deleted;
     uint64_t ws = m->content_off + m->content_len <= len
@@ -60,7 +60,7 @@ static void check_msg(const char *data, size_t len, const struct mbox_index *idx
         printf("  %s:%d: %s: message %zu: from_off %llu/%zu content_off %llu/%zu "
                "content_len %llu/%zu header_len %llu/%zu has_blank %d/%d size %llu/%llu "
                "(got/want)\n",
-               __FILE__, line, tl_current, i, (unsigned long long)m->from_off, w->from_off,
+               __FILE__, line, tl_current, i, (unsigned long long)msg_from_off(m), w->from_off,
                (unsigned long long)m->content_off, w->content_off,
                (unsigned long long)m->content_len, w->content_len,
                (unsigned long long)m->header_len, w->header_len, m->has_blank, w->has_blank,
@@ -82,11 +82,11 @@ static void check_invariants(const char *data, size_t len, const struct mbox_ind
     uint64_t prev_end = idx->pseudo_len;
     for (size_t i = 0; i < idx->count; i++) {
         const struct msg *m = &idx->msgs[i];
-        int ok = m->from_off >= prev_end && m->content_off > m->from_off &&
+        int ok = msg_from_off(m) >= prev_end && m->content_off > msg_from_off(m) &&
                  m->content_off + m->content_len <= len && m->header_len <= m->content_len &&
-                 memcmp(data + m->from_off, "From ", 5) == 0 &&
+                 memcmp(data + msg_from_off(m), "From ", 5) == 0 &&
                  m->size == wire_size(data + m->content_off, (size_t)m->content_len) &&
-                 m->dup >= 1;
+                 mbox_dup(idx, i) >= 1;
         if (!ok) {
             tl_current_failed = 1;
             printf("  %s:%d: %s: invariants broken for message %zu\n", __FILE__, line, tl_current,
@@ -144,7 +144,7 @@ TEST(one_message)
     CHECK_EQ(idx.count, 1);
     size_t co = strlen(FROM1);
     CHECK_MSG(d, len, &idx, 0, { 0, co, len - co, find_nth(d, len, "body", 0) - co, 1 });
-    CHECK_EQ(idx.msgs[0].dup, 1);
+    CHECK_EQ(mbox_dup(&idx, 0), 1);
     CHECK_EQ(idx.msgs[0].size, len - co + 4);   /* 4 LFs become CRLF */
     CHECK_INVARIANTS(d, len, &idx);
     mbox_index_free(&idx);
@@ -213,7 +213,7 @@ TEST(from_after_blank_line_splits)
     CHECK_EQ(scan(d, len, &idx), 0);
     CHECK_EQ(idx.count, 2);
     size_t f2 = find_nth(d, len, "From me", 0);
-    CHECK_EQ(idx.msgs[1].from_off, f2);
+    CHECK_EQ(msg_from_off(&idx.msgs[1]), f2);
     CHECK_EQ(idx.msgs[1].content_off, f2 + strlen("From me to you\n"));
     CHECK_CONTENT(d, idx, 0, "Subject: x\n\nline\n", 17);
     /* "end\n": no blank line at all, so it is all header */
@@ -325,7 +325,7 @@ TEST(very_long_line)
     CHECK_EQ(idx.count, 2);
     size_t co = strlen(FROM1);
     CHECK_MSG(d, len, &idx, 0, { 0, co, strlen("Subject: big\n\n") + big + 1, strlen("Subject: big\n\n"), 1 });
-    CHECK_EQ(idx.msgs[1].from_off, strlen(head) + big + 2);
+    CHECK_EQ(msg_from_off(&idx.msgs[1]), strlen(head) + big + 2);
     CHECK_INVARIANTS(d, len, &idx);
     mbox_index_free(&idx);
     free(d);
@@ -362,7 +362,7 @@ static void check_pseudo_hidden(const char *imap_header, int line)
                (unsigned long long)idx.pseudo_len, lp);
     } else {
         CHECK_MSG(d, len, &idx, 0, { lp, lp + strlen(FROM1), l1 - strlen(FROM1) - 1, strlen("Subject: real 1\n\n"), 1 });
-        CHECK_EQ(idx.msgs[1].from_off, lp + l1);
+        CHECK_EQ(msg_from_off(&idx.msgs[1]), lp + l1);
     }
     CHECK_INVARIANTS(d, len, &idx);
     mbox_index_free(&idx);
@@ -428,7 +428,7 @@ TEST(content_length_that_fits_keeps_from_lines_in_body)
     CHECK_EQ(idx.count, 2);
     size_t hl = find_nth(d, len, "line1", 0) - co;
     CHECK_MSG(d, len, &idx, 0, { 0, co, l1 - co - 1, hl, 1 });
-    CHECK_EQ(idx.msgs[1].from_off, l1);
+    CHECK_EQ(msg_from_off(&idx.msgs[1]), l1);
     CHECK_INVARIANTS(d, len, &idx);
     mbox_index_free(&idx);
 
@@ -492,7 +492,7 @@ TEST(content_length_landing_on_from_without_blank_line)
         const struct msg *m = &idx.msgs[0];
         CHECK_MEM(d + m->content_off + m->header_len, m->content_len - m->header_len, body,
                   strlen(body));
-        CHECK(memcmp(d + idx.msgs[1].from_off, FROM2, strlen(FROM2)) == 0);
+        CHECK(memcmp(d + msg_from_off(&idx.msgs[1]), FROM2, strlen(FROM2)) == 0);
     }
     mbox_index_free(&idx);
 }
@@ -566,16 +566,16 @@ TEST(duplicates_are_numbered)
         mbox_index_free(&idx);
         return;
     }
-    CHECK_EQ(idx.msgs[0].dup, 1);
-    CHECK_EQ(idx.msgs[1].dup, 2);
-    CHECK_EQ(idx.msgs[2].dup, 1);
-    CHECK_EQ(idx.msgs[3].dup, 3);
+    CHECK_EQ(mbox_dup(&idx, 0), 1);
+    CHECK_EQ(mbox_dup(&idx, 1), 2);
+    CHECK_EQ(mbox_dup(&idx, 2), 1);
+    CHECK_EQ(mbox_dup(&idx, 3), 3);
     CHECK_MEM(idx.msgs[0].uid, UIDL_DIGEST_LEN, idx.msgs[1].uid, UIDL_DIGEST_LEN);
     CHECK_MEM(idx.msgs[0].uid, UIDL_DIGEST_LEN, idx.msgs[3].uid, UIDL_DIGEST_LEN);
     CHECK(memcmp(idx.msgs[0].uid, idx.msgs[2].uid, UIDL_DIGEST_LEN) != 0);
     char t[4][UIDL_TEXT_MAX];
     for (size_t i = 0; i < 4; i++)
-        uidl_format(idx.msgs[i].uid, idx.msgs[i].dup, t[i]);
+        uidl_format(idx.msgs[i].uid, mbox_dup(&idx, i), t[i]);
     for (size_t i = 0; i < 4; i++)
         for (size_t j = i + 1; j < 4; j++)
             CHECK(strcmp(t[i], t[j]) != 0);
@@ -604,7 +604,7 @@ TEST(many_duplicates)
     CHECK_EQ(scan(d, l * n, &idx), 0);
     CHECK_EQ(idx.count, n);
     for (size_t i = 0; i < idx.count; i++)
-        CHECK_EQ(idx.msgs[i].dup, i + 1);
+        CHECK_EQ(mbox_dup(&idx, i), i + 1);
     mbox_index_free(&idx);
     free(d);
 }
@@ -619,7 +619,7 @@ TEST(status_header_does_not_change_uidl)
     CHECK_EQ(scan(d, strlen(d), &idx), 0);
     CHECK_EQ(idx.count, 2);
     CHECK_MEM(idx.msgs[0].uid, UIDL_DIGEST_LEN, idx.msgs[1].uid, UIDL_DIGEST_LEN);
-    CHECK_EQ(idx.msgs[1].dup, 2);
+    CHECK_EQ(mbox_dup(&idx, 1), 2);
     /* scanned alone, each gets the same digest */
     struct mbox_index ia = { 0 }, ib = { 0 };
     CHECK_EQ(scan(a, strlen(a), &ia), 0);
@@ -646,8 +646,8 @@ TEST(uidl_stable_when_earlier_message_removed)
     if (a.count == 3 && b.count == 2) {
         for (size_t i = 0; i < 2; i++) {
             char ta[UIDL_TEXT_MAX], tb[UIDL_TEXT_MAX];
-            uidl_format(a.msgs[i + 1].uid, a.msgs[i + 1].dup, ta);
-            uidl_format(b.msgs[i].uid, b.msgs[i].dup, tb);
+            uidl_format(a.msgs[i + 1].uid, mbox_dup(&a, i + 1), ta);
+            uidl_format(b.msgs[i].uid, mbox_dup(&b, i), tb);
             CHECK(strcmp(ta, tb) == 0);
         }
         CHECK_EQ(b.msgs[0].size, a.msgs[1].size);

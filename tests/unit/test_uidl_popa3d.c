@@ -156,7 +156,7 @@ static char (*our_uidls(const char *data, size_t len, struct mbox_index *idx))[U
         return NULL;
     }
     for (size_t i = 0; i < idx->count; i++)
-        uidl_format(idx->msgs[i].uid, idx->msgs[i].dup, u[i]);
+        uidl_format(idx->msgs[i].uid, mbox_dup(idx, i), u[i]);
     return u;
 }
 
@@ -263,8 +263,8 @@ static void check_fixture(const char *name)
                        u[i]);
             }
             struct mbox_index alone = { 0 };
-            char (*ua)[UIDL_TEXT_MAX] = our_uidls(data + m->from_off,
-                (size_t)(i + 1 < idx.count ? idx.msgs[i + 1].from_off : len) - m->from_off,
+            char (*ua)[UIDL_TEXT_MAX] = our_uidls(data + msg_from_off(m),
+                (size_t)(i + 1 < idx.count ? msg_from_off(&idx.msgs[i + 1]) : len) - msg_from_off(m),
                 &alone);
             if (ua != NULL && (alone.count != 1 || strncmp(ua[0], u[i], 16) != 0)) {
                 tl_current_failed = 1;

@@ -267,8 +267,8 @@ static int make_fixture(const struct scenario *sc, struct fixture *fx)
         append_message(&fx->at_quit, 100 + (unsigned)t, 3000);
     for (size_t i = 0; i < N_MESSAGES; i++) {
         fx->idx.msgs[i].deleted = sc->deleted[i] == '1';
-        uint64_t start = fx->idx.msgs[i].from_off;
-        uint64_t end = i + 1 < N_MESSAGES ? fx->idx.msgs[i + 1].from_off : fx->scanned.len;
+        uint64_t start = msg_from_off(&fx->idx.msgs[i]);
+        uint64_t end = i + 1 < N_MESSAGES ? msg_from_off(&fx->idx.msgs[i + 1]) : fx->scanned.len;
         if (!fx->idx.msgs[i].deleted)
             append(&fx->expected, fx->scanned.p + start, end - start);
     }
@@ -542,15 +542,15 @@ TEST(plan_merges_adjacent_kept_messages)
     CHECK(make_fixture(&scenarios[2], &fx) == 0);   /* "0110010010" + tail */
     /* kept after the first deletion: 3,4 | 6,7 | 9,10+tail */
     CHECK_EQ(fx.plan.nruns, 3);
-    CHECK_EQ(fx.plan.dest, fx.idx.msgs[1].from_off);
-    CHECK_EQ(fx.plan.runs[0].src, fx.idx.msgs[3].from_off);
+    CHECK_EQ(fx.plan.dest, msg_from_off(&fx.idx.msgs[1]));
+    CHECK_EQ(fx.plan.runs[0].src, msg_from_off(&fx.idx.msgs[3]));
     CHECK_EQ(fx.plan.runs[2].src + fx.plan.runs[2].len, fx.at_quit.len);
     free_fixture(&fx);
     /* Only trailing messages deleted and nothing appended: no runs. */
     static const struct scenario trailing = { "trailing", "0000000011", 0 };
     CHECK(make_fixture(&trailing, &fx) == 0);
     CHECK_EQ(fx.plan.nruns, 0);
-    CHECK_EQ(fx.plan.dest, fx.idx.msgs[8].from_off);
+    CHECK_EQ(fx.plan.dest, msg_from_off(&fx.idx.msgs[8]));
     free_fixture(&fx);
 }
 
