@@ -136,13 +136,18 @@ struct mailbox {
                                file (mailbox.c, unchanged_since_scan) */
     char why[160];          /* reason of the last failure, for the log */
     char *send_buf;         /* RETR/TOP read buffer, made at the first send */
+    /* Set by the caller of mailbox_update(): called at UPDATE's commit
+     * point (update.h), before the spool is truncated, when that cuts
+     * 16 MiB or more (a big truncation is slow); not called otherwise. */
+    void (*on_commit)(void *arg);
+    void *on_commit_arg;
 };
 
 /*
  * The UPDATE plan for an index with deletions and a file now file_size
  * bytes long: the kept spans after the first deleted message, adjacent
- * ones merged, then the mail appended since the scan.  plan->runs is
- * malloc'd; nruns 0 means a single truncate to plan->dest does it.
+ * ones merged, then the mail appended since the scan (an empty run at
+ * file_size when nothing is kept).  plan->runs is malloc'd.
  */
 int mbox_update_plan(const struct mbox_index *idx, uint64_t file_size, struct upd_plan *plan);
 

@@ -21,6 +21,7 @@
 #include "util.h"
 
 #define SEND_CHUNK (128 * 1024)
+#define EARLY_REPLY_MIN_CUT (16u << 20)   /* see run_plan */
 
 static enum mb_status fail(struct mailbox *mb, enum mb_status st, const char *fmt, ...)
     PRINTF_LIKE(3, 4);
@@ -273,8 +274,8 @@ int mbox_update_plan(const struct mbox_index *idx, uint64_t file_size, struct up
             start = msg_from_off(&idx->msgs[i]);
             end = i + 1 < idx->count ? msg_from_off(&idx->msgs[i + 1]) : idx->scanned_size;
         }
-        if (end == start)
-            continue;
+        if (end == start && !(i == idx->count && plan->nruns == 0))
+            continue;   /* an empty tail run only when nothing else moves */
         struct upd_run *last = plan->nruns ? &plan->runs[plan->nruns - 1] : NULL;
         if (last && last->src + last->len == start)
             last->len += end - start;
@@ -497,6 +498,20 @@ enum mb_status mailbox_send(struct mailbox *mb, size_t i, int64_t body_lines, st
     return st;
 }
 
+/* Bytes a plan moves, and bytes its final truncation cuts off. */
+static uint64_t plan_moves(const struct upd_plan *plan)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < plan->nruns; i++)
+        n += plan->runs[i].len;
+    return n;
+}
+
+static uint64_t plan_cut(const struct upd_plan *plan)
+{
+    return plan->src_end - (plan->dest + plan_moves(plan));
+}
+
 /* Deletes by truncation alone: nothing to move, so nothing to journal. */
 static enum mb_status truncate_only(struct mailbox *mb, uint64_t size)
 {
@@ -505,10 +520,16 @@ static enum mb_status truncate_only(struct mailbox *mb, uint64_t size)
     return MB_OK;
 }
 
-static enum mb_status run_plan(struct mailbox *mb, const struct upd_plan *plan, int jfd)
+/* early: tell the caller at the commit point (mb->on_commit). */
+static enum mb_status run_plan(struct mailbox *mb, const struct upd_plan *plan, int jfd,
+                               int early)
 {
     struct upd_fds fds = { .fd = { mb->fd, jfd }, .progress = keepalive,
                            .progress_arg = &mb->lock };
+    if (early) {
+        fds.committed = mb->on_commit;
+        fds.committed_arg = mb->on_commit_arg;
+    }
     struct upd_io io;
     upd_io_fds(&io, &fds);
     uint64_t new_size;
@@ -543,15 +564,25 @@ static enum mb_status update_locked(struct mailbox *mb)
     struct upd_plan plan;
     if (mbox_update_plan(&mb->idx, (uint64_t)st.st_size, &plan) != 0)
         return fail(mb, MB_TEMP, "out of memory planning the update");
-    if (plan.nruns == 0) {
+    /* Truncating drops the file's cached pages, which takes the kernel
+     * long for a big cut (0.7 s a GB): then the client hears +OK at the
+     * journal's commit point.  A small cut with nothing to move is one
+     * ftruncate, without a journal, so that deleting works on a full disk;
+     * so is a big one whose journal cannot be made. */
+    int early = mb->on_commit != NULL && plan_cut(&plan) >= EARLY_REPLY_MIN_CUT;
+    int moves = plan_moves(&plan) > 0;
+    if (!moves && !early) {
         free(plan.runs);
         return truncate_only(mb, plan.dest);
     }
     int jfd = journal_call(mb, JOURNAL_CREATE);
     if (jfd < 0) {
+        r = fail(mb, MB_TEMP, "cannot create the update journal %s: %s", mb->journal_path,
+                 strerror(errno));
+        if (!moves)
+            r = truncate_only(mb, plan.dest);
         free(plan.runs);
-        return fail(mb, MB_TEMP, "cannot create the update journal %s: %s", mb->journal_path,
-                    strerror(errno));
+        return r;
     }
     struct stat jst;
     if (fstat(jfd, &jst) != 0 || jst.st_size != 0) {
@@ -559,7 +590,9 @@ static enum mb_status update_locked(struct mailbox *mb)
         run_recovery(mb, jfd);
         r = fail(mb, MB_CHANGED, "%s had an unfinished update by another session", mb->path);
     } else {
-        r = run_plan(mb, &plan, jfd);
+        r = run_plan(mb, &plan, jfd, early);
+        if (r == MB_TEMP && !moves)         /* no room for the journal: untouched */
+            r = truncate_only(mb, plan.dest);
     }
     close(jfd);
     free(plan.runs);

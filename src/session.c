@@ -1,6 +1,7 @@
 /* session.c - one POP3 connection: the dispatcher and the command handlers. */
 #include <errno.h>
 #include <malloc.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,8 @@ enum reply {
     REPLY_FATAL,    /* "-ERR text", then the session ends, no UPDATE */
     REPLY_BYE,      /* "+OK text", then the session ends */
     REPLY_GONE,     /* nothing: this process no longer serves the client */
+    REPLY_SENT,     /* already written (QUIT, at UPDATE's commit point); the
+                       session ends */
 };
 
 struct session;
@@ -52,9 +55,11 @@ struct session {
     uint64_t retr_bytes, dele_bytes;
     int64_t start_ms;
     const char *end_reason;
+    int bye_sent;               /* QUIT's +OK went out at UPDATE's commit point */
 };
 
 static enum reply say(struct session *s, enum reply r, const char *fmt, ...) PRINTF_LIKE(3, 4);
+static void write_status(struct session *s, int ok);
 
 static enum reply say(struct session *s, enum reply r, const char *fmt, ...)
 {
@@ -334,6 +339,25 @@ static enum reply cmd_apop(struct session *s, const struct command_args *a)
 
 /* ---- both states ---- */
 
+static enum reply say_bye(struct session *s)
+{
+    return say(s, REPLY_BYE, "mboxpop3d signing off (%u message%s deleted)", s->dele_count,
+               s->dele_count == 1 ? "" : "s");
+}
+
+/* UPDATE's commit point (update.h): the deletions are certain now, so the
+ * client hears +OK and sees the connection close while the spool is
+ * truncated, which for a big spool takes the kernel a while. */
+static void quit_committed(void *arg)
+{
+    struct session *s = arg;
+    say_bye(s);
+    write_status(s, 1);
+    if (netio_flush(&s->io) == 0)
+        (void)shutdown(s->io.wfd, SHUT_WR);
+    s->bye_sent = 1;
+}
+
 static enum reply cmd_quit(struct session *s, const struct command_args *a)
 {
     (void)a;
@@ -341,7 +365,15 @@ static enum reply cmd_quit(struct session *s, const struct command_args *a)
     if (s->state == STATE_AUTHORIZATION)
         return say(s, REPLY_BYE, "mboxpop3d signing off");
     /* RFC 1939 section 6: UPDATE happens only here. */
+    s->mb.on_commit = quit_committed;
+    s->mb.on_commit_arg = s;
     enum mb_status st = mailbox_update(&s->mb);
+    if (s->bye_sent) {
+        if (st != MB_OK)
+            log_err("user=%s peer=%s: UPDATE committed, finishing it failed; its journal "
+                    "completes it at the next login: %s", s->acct.name, s->peer, s->mb.why);
+        return REPLY_SENT;
+    }
     if (st == MB_DEFERRED) {
         s->end_reason = "update-deferred";
         log_err("user=%s peer=%s: UPDATE interrupted, its journal completes it at the next "
@@ -362,8 +394,7 @@ static enum reply cmd_quit(struct session *s, const struct command_args *a)
                                        "nothing deleted");
         return say(s, REPLY_FATAL, "[SYS/TEMP] could not update mailbox; nothing deleted");
     }
-    return say(s, REPLY_BYE, "mboxpop3d signing off (%u message%s deleted)", s->dele_count,
-               s->dele_count == 1 ? "" : "s");
+    return say_bye(s);
 }
 
 static enum reply cmd_capa(struct session *s, const struct command_args *a)
@@ -537,6 +568,8 @@ static int dispatch(struct session *s, char *line, size_t len)
         return -1;
     case REPLY_GONE:
         s->end_reason = NULL;
+        return -1;
+    case REPLY_SENT:
         return -1;
     }
     return -1;

@@ -275,6 +275,9 @@ static int finish(struct job *j)
     if (j->io->pwrite(j->io->ctx, UPD_JOURNAL, &r, sizeof r, at) != 0 ||
         j->io->sync(j->io->ctx, UPD_JOURNAL) != 0)
         return failed(j, "writing the update journal: %s", strerror(errno));
+    if (j->io->committed)
+        j->io->committed(j->io->committed_arg);
+    j->touched = 1;     /* committed: from here a failure leaves the journal */
     if (j->io->truncate(j->io->ctx, UPD_SPOOL, j->new_size) != 0 ||
         j->io->sync(j->io->ctx, UPD_SPOOL) != 0)
         return failed(j, "truncating the spool: %s", strerror(errno));
@@ -604,5 +607,6 @@ void upd_io_fds(struct upd_io *io, struct upd_fds *fds)
 {
     *io = (struct upd_io){ .pread = fds_pread, .pwrite = fds_pwrite, .sync = fds_sync,
                            .truncate = fds_truncate, .size = fds_size, .reserve = fds_reserve,
-                           .progress = fds_progress, .ctx = fds };
+                           .progress = fds_progress, .ctx = fds,
+                           .committed = fds->committed, .committed_arg = fds->committed_arg };
 }

@@ -399,12 +399,13 @@ class RandomKills(POP3TestCase):
         c.close()
         jsize = jpath.stat().st_size if jpath.exists() else -1
         interrupted = jsize > 0
-        if reply.startswith("+OK"):
-            # QUIT was answered: the UPDATE was complete and durable then
-            self.assertFalse(interrupted, f"{what}: QUIT said {reply!r} but "
-                             f"a journal of {jsize} bytes is left")
+        if reply.startswith("+OK") and not interrupted:
+            # QUIT was answered and the session finished: complete, durable
             self.assertBytesEqual(self.env.read_spool(acct), after,
                                   f"{what}: spool after QUIT said +OK")
+        # +OK with a journal left: a big truncation is answered at the
+        # commit point (update.h), and the recovering login must finish
+        # it - checked below (+OK means "after").
 
         lock = lock_of(path)
         if not IS_ROOT and lock.exists():

@@ -110,6 +110,45 @@ class Update(POP3TestCase):
         self.assertEqual(left, [], "files left in the spool dir")
 
 
+class BigCut(POP3TestCase):
+    """A truncation of 16 MiB or more answers QUIT at the commit point
+    (the journal's DONE record on disk) and truncates after: the client
+    must see +OK and the close, and anyone who waits for the locks - here
+    the next login - must see the final spool."""
+
+    def big_spool(self, n):
+        return Spool([message(f"big {i}", body=(b"y" * 999 + b"\n") * 2000)
+                      for i in range(n)])            # 2 MB a message
+
+    def test_delete_all_then_next_login_sees_none(self):
+        acct = self.new_mailbox(self.big_spool(10))
+        c, _ = self.login(acct)
+        for n in range(1, 11):
+            self.ok(c, f"DELE {n}")
+        self.quit(c)
+        c2, _ = self.login(acct)
+        self.assertEqual(self.ok(c2, "STAT"), "+OK 0 0")
+        self.quit(c2)
+        self.assertEqual(os.path.getsize(self.env.spool_path(acct)), 0)
+        left = [p.name for p in self.env.spool_dir.iterdir()
+                if acct.name in p.name and p.name != acct.name]
+        self.assertEqual(left, [], "files left in the spool dir")
+
+    def test_delete_trailing_keeps_the_rest(self):
+        spool = self.big_spool(12)
+        acct = self.new_mailbox(spool)
+        c, _ = self.login(acct)
+        for n in range(3, 13):
+            self.ok(c, f"DELE {n}")
+        self.quit(c)
+        c2, _ = self.login(acct)
+        self.assertEqual(self.ok(c2, "STAT").split()[1], "2")
+        self.quit(c2)
+        self.assertBytesEqual(self.env.read_spool(acct),
+                              spool.without(list(range(3, 13))),
+                              "spool after the big cut")
+
+
 class Untouched(POP3TestCase):
     """Sessions that must not modify the spool at all."""
 

@@ -55,6 +55,8 @@ static void buf_set_len(struct buf *b, size_t len)
 
 static void buf_write(struct buf *b, const void *data, uint64_t len, uint64_t off)
 {
+    if (len == 0)
+        return;
     if (off + len > b->len)
         buf_set_len(b, (size_t)(off + len));
     memcpy(b->p + off, data, (size_t)len);
@@ -296,13 +298,15 @@ static const struct scenario scenarios[] = {
     { "all deleted, tail kept", "1111111111", 2 },
     { "big message deleted", "0000100000", 1 },
     { "last deleted, nothing appended", "0100000001", 0 },
+    { "trailing deleted: a truncation only", "0000000011", 0 },
+    { "all deleted, nothing appended", "1111111111", 0 },
 };
 
 /* ---- checks ---- */
 
 static int equal(const struct buf *b, const struct buf *want)
 {
-    return b->len == want->len && memcmp(b->p, want->p, b->len) == 0;
+    return b->len == want->len && (b->len == 0 || memcmp(b->p, want->p, b->len) == 0);
 }
 
 static const char delivered[] = "From late@example.org Tue Jan  2 00:00:00 2024\n"
@@ -546,10 +550,14 @@ TEST(plan_merges_adjacent_kept_messages)
     CHECK_EQ(fx.plan.runs[0].src, msg_from_off(&fx.idx.msgs[3]));
     CHECK_EQ(fx.plan.runs[2].src + fx.plan.runs[2].len, fx.at_quit.len);
     free_fixture(&fx);
-    /* Only trailing messages deleted and nothing appended: no runs. */
+    /* Only trailing messages deleted and nothing appended: one empty run
+     * at the end of the file, so that even a bare truncation has its
+     * journal (and its commit point) and mail appended later is kept. */
     static const struct scenario trailing = { "trailing", "0000000011", 0 };
     CHECK(make_fixture(&trailing, &fx) == 0);
-    CHECK_EQ(fx.plan.nruns, 0);
+    CHECK_EQ(fx.plan.nruns, 1);
+    CHECK_EQ(fx.plan.runs[0].len, 0);
+    CHECK_EQ(fx.plan.runs[0].src, fx.at_quit.len);
     CHECK_EQ(fx.plan.dest, msg_from_off(&fx.idx.msgs[8]));
     free_fixture(&fx);
 }

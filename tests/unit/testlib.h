@@ -81,7 +81,7 @@ static inline void tl_print_escaped(const char *p, size_t n)
 static inline void tl_check_mem(const char *file, int line, const void *got, size_t got_len,
                                 const void *want, size_t want_len)
 {
-    if (got_len == want_len && memcmp(got, want, got_len) == 0)
+    if (got_len == want_len && (got_len == 0 || memcmp(got, want, got_len) == 0))
         return;
     tl_current_failed = 1;
     printf("  %s:%d: %s: bytes differ\n    got:  \"", file, line, tl_current);
