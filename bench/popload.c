@@ -627,9 +627,9 @@ static int mode_login(void)
     }
     qsort(all, total, sizeof *all, cmp_double);
     double el = t_end - t0;
-    printf("RESULT mode=login clients=%d secs=%.3f ok=%ld err=%ld rate=%.1f "
+    printf("RESULT mode=login ok=%d clients=%d secs=%.3f logins=%ld errors=%ld rate=%.1f "
            "p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f",
-           nc, el, atomic_load(&L.ok), atomic_load(&L.err),
+           atomic_load(&L.ok) > 0, nc, el, atomic_load(&L.ok), atomic_load(&L.err),
            el > 0 ? atomic_load(&L.ok) / el : 0, pct(all, total, 0.5),
            pct(all, total, 0.9), pct(all, total, 0.99),
            total ? all[total - 1] : 0);
@@ -1344,11 +1344,11 @@ static int mode_idle(void)
         conn_free(&cs[i]);
     }
     int d = ok > 0 ? ok : 1;
-    printf("RESULT mode=idle sessions=%d ok=%d open_secs=%.3f procs_before=%zu procs_during=%zu "
+    printf("RESULT mode=idle ok=%d sessions=%d sessions_ok=%d open_secs=%.3f procs_before=%zu procs_during=%zu "
            "pss_before_kib=%ld pss_during_kib=%ld rss_before_kib=%ld rss_during_kib=%ld "
            "pss_per_session_kib=%.1f rss_per_session_kib=%.1f conn_procs=%ld "
            "conn_pss_per_session_kib=%.1f conn_rss_per_session_kib=%.1f conn_hwm_max_kib=%ld",
-           n, ok, t_open, before.n, during.n, pss_b, pss_d, rss_b, rss_d,
+           ok == n, n, ok, t_open, before.n, during.n, pss_b, pss_d, rss_b, rss_d,
            (double)(pss_d - pss_b) / d, (double)(rss_d - rss_b) / d, cprocs,
            (double)cpss / d, (double)crss / d, chwm);
     if (first_err[0])
