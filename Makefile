@@ -123,9 +123,9 @@ BENCH_RUNS ?=
 bench: mboxpop3d bench/popload
 	QUICK=$(QUICK) PEERS=$(PEERS) BENCH_RUNS=$(BENCH_RUNS) bench/run.sh
 
-# The same scenarios against Dovecot and popa3d only (installs them).
+# The same as make bench PEERS=1.
 bench-peers: mboxpop3d bench/popload
-	QUICK=$(QUICK) BENCH_RUNS=$(BENCH_RUNS) bench/peers.sh
+	QUICK=$(QUICK) PEERS=1 BENCH_RUNS=$(BENCH_RUNS) bench/run.sh
 
 # The load generator of make bench.
 bench/popload: bench/popload.c
