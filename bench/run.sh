@@ -186,8 +186,10 @@ verify() {
 
 # ---- the scenarios, for one target ---------------------------------------
 run_target() { # NAME ADDR ROOT_PID
-    local T=$1 A=$2 P=$3 r c n i cap=$RETR_CAP
-    [ "$T" = mboxpop3d ] || cap=$PEER_RETR_CAP
+    local T=$1 A=$2 P=$3 r c n i cap=$RETR_CAP fcap=$RETR_CAP
+    # peers that stall 40 ms per message (popa3d) are measured for a while,
+    # not to the end: msgs/s is still right
+    [ "$T" = mboxpop3d ] || cap=$PEER_RETR_CAP fcap=10
     SPOOL=()
 
     say "" "== $T on $A (process tree $P)"
@@ -257,7 +259,7 @@ run_target() { # NAME ADDR ROOT_PID
         ensure_spool "$u" "$cf"
         for r in $(seq "$RUNS"); do
             record "$T" f "open-$n" "$r" -- open "$A" -f $i --list --uidl -t 300
-            record "$T" f "retrall-$n" "$r" -- retr "$A" -f $i -t "$cap"
+            record "$T" f "retrall-$n" "$r" -- retr "$A" -f $i -t "$fcap"
         done
         record "$T" f "rss-$n" 1 -- idle "$A" -n 1 -f $i --list --uidl -P "$P" --settle 0.3
         for r in $(seq "$RUNS"); do
