@@ -152,8 +152,9 @@ def target_figures(F, t, big_msgs, one_mb):
     for k, label in (("idle100", "100-msg spools"), ("idlebig", "%s-msg spools" % fmt(big_msgs, 0))):
         runs = F.runs(t, k)
         s = runs[0].get("sessions") if runs else "-"
-        rows.append(["e PSS per session, %s, KiB" % label, mmm(F.vals(t, k, "pss_per_session_kib", False)),
-                     "%s sessions; RSS %s KiB; procs %s -> %s; own procs PSS %s KiB" % (
+        nbad = F.failures(t, k)[0]
+        rows.append(["e PSS per session, %s, KiB" % label, mmm(F.vals(t, k, "pss_per_session_kib")),
+                     ("%d failed runs left out; " % nbad if nbad else "") + "%s sessions; RSS %s KiB; procs %s -> %s; own procs PSS %s KiB" % (
                          s, fmt(F.med(t, k, "rss_per_session_kib")),
                          fmt(F.med(t, k, "procs_before"), 0), fmt(F.med(t, k, "procs_during"), 0),
                          fmt(F.med(t, k, "conn_pss_per_session_kib")))])

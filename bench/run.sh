@@ -3,7 +3,7 @@
 # targets of issue #6, with the references (loopback TCP, fsync, crypt)
 # measured in the same run, and optionally Dovecot and popa3d beside it.
 #
-#   sudo make bench                  # full run, BENCH_RUNS=3 (about 10-15 min)
+#   sudo make bench                  # full run, BENCH_RUNS=3 (6-7 min on 2 cores)
 #   sudo make bench QUICK=1          # smoke run: small corpora, 1 run
 #   sudo make bench PEERS=1          # also Dovecot and popa3d (bench/peers.sh)
 #   sudo make bench BENCH_RUNS=5
@@ -237,10 +237,14 @@ run_target() { # NAME ADDR ROOT_PID
     say "-- e) memory of idle sessions (PSS/RSS of the process tree, during minus before)"
     ensure_spools 1 16 "$C_M100"
     ensure_spools 17 $((16 + IDLE_BIG)) "$C_SMALLMSG"
-    "$popload" idle "$A" -n 1 -f 1 -P "$P" --settle 0 >/dev/null 2>>"$blog"   # warm-up
+    # warm-up: a first session on each spool, so that a server that builds
+    # an index at the first open (Dovecot) is measured in its steady state
+    for i in $(seq 1 $((16 + IDLE_BIG))); do
+        "$popload" open "$A" -f "$i" -t 300 >/dev/null 2>>"$blog"
+    done
     for r in $(seq "$RUNS"); do
-        record "$T" e idle100 "$r" -- idle "$A" -n 16 -f 1 -P "$P" --settle 1
-        record "$T" e idlebig "$r" -- idle "$A" -n "$IDLE_BIG" -f 17 -P "$P" --settle 1
+        record "$T" e idle100 "$r" -- idle "$A" -n 16 -f 1 -P "$P" --settle 1 -t 300
+        record "$T" e idlebig "$r" -- idle "$A" -n "$IDLE_BIG" -f 17 -P "$P" --settle 1 -t 300
     done
 
     say "-- f) scaling: open, RETR-all, DELE 1 and peak RSS of a session by spool size"
@@ -251,7 +255,7 @@ run_target() { # NAME ADDR ROOT_PID
         if [ "$n" = "$BIG_N" ]; then
             # b, c and d measured this size; only the session's peak RSS here
             ensure_spool mpbench01 "$C_BIG"
-            record "$T" f "rss-$n" 1 -- idle "$A" -n 1 -f 1 --list --uidl -P "$P" --settle 0.3
+            record "$T" f "rss-$n" 1 -- idle "$A" -n 1 -f 1 --list --uidl -P "$P" --settle 0.3 -t 300
             continue
         fi
         cf=$(corpus "scale$n" "$n" 10000 42)
@@ -261,7 +265,7 @@ run_target() { # NAME ADDR ROOT_PID
             record "$T" f "open-$n" "$r" -- open "$A" -f $i --list --uidl -t 300
             record "$T" f "retrall-$n" "$r" -- retr "$A" -f $i -t "$fcap"
         done
-        record "$T" f "rss-$n" 1 -- idle "$A" -n 1 -f $i --list --uidl -P "$P" --settle 0.3
+        record "$T" f "rss-$n" 1 -- idle "$A" -n 1 -f $i --list --uidl -P "$P" --settle 0.3 -t 300
         for r in $(seq "$RUNS"); do
             reset_spool "$u" "$cf"
             record "$T" f "dele1-$n" "$r" -- dele "$A" -f $i -m 1 -t 300
