@@ -115,7 +115,7 @@ fuzz: $(FUZZ_BINS)
 
 # ---- measurements ----
 # Speed and memory of the daemon against issue #6's targets (root; a full
-# run takes 6-7 minutes on 2 cores, QUICK=1 a minute or two, PEERS=1
+# run takes about 3 minutes on 2 cores, QUICK=1 under a minute, PEERS=1
 # adds Dovecot and popa3d on other loopback ports).  See bench/run.sh.
 QUICK ?=
 PEERS ?=

@@ -3,7 +3,7 @@
 # targets of issue #6, with the references (loopback TCP, fsync, crypt)
 # measured in the same run, and optionally Dovecot and popa3d beside it.
 #
-#   sudo make bench                  # full run, BENCH_RUNS=3 (6-7 min on 2 cores)
+#   sudo make bench                  # full run, BENCH_RUNS=3 (about 3 min on 2 cores)
 #   sudo make bench QUICK=1          # smoke run: small corpora, 1 run
 #   sudo make bench PEERS=1          # also Dovecot and popa3d (bench/peers.sh)
 #   sudo make bench BENCH_RUNS=5
