@@ -49,6 +49,7 @@ struct netio {
     char in[NETIO_IN_BUF];
     size_t in_start, in_end;
     int discarding;             /* inside an over-long line */
+    unsigned spin_cooldown;     /* waits left before spinning again (netio.c) */
     char *out;
     size_t out_len, out_cap;
     int write_failed;           /* sticky */

@@ -2,6 +2,7 @@
  * foreground or inetd operation. */
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
@@ -645,6 +646,9 @@ int main(int argc, char **argv)
     const char *listen_args[CONFIG_MAX_LISTEN];
     size_t n_listen = 0;
     int opt;
+    /* One malloc arena: the only threads are a big spool's scanners, and
+     * an arena each would stay in the idle session's memory. */
+    (void)mallopt(M_ARENA_MAX, 1);
     while ((opt = getopt(argc, argv, option_letters)) != -1) {
         switch (opt) {
         case 'f': foreground = 1; break;

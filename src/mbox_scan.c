@@ -75,7 +75,10 @@ static void parse_content_length(const char *line, const char *eol, struct heade
     }
 }
 
-static void scan_headers(const char *data, uint64_t start, uint64_t len, struct header_info *h)
+/* first: the file's first message, the only one that can be UW-IMAP's
+ * pseudo-message (whose marks are looked for only there). */
+static void scan_headers(const char *data, uint64_t start, uint64_t len, int first,
+                         struct header_info *h)
 {
     memset(h, 0, sizeof *h);
     const char *p = data + start, *end = data + len;
@@ -97,11 +100,11 @@ static void scan_headers(const char *data, uint64_t start, uint64_t len, struct 
         case 'x':
             if (header_is(p, eol, "X-UIDL:"))
                 parse_x_uidl(p, eol, h);
-            else if (header_is(p, eol, "X-IMAP:") || header_is(p, eol, "X-IMAPbase:"))
+            else if (first && (header_is(p, eol, "X-IMAP:") || header_is(p, eol, "X-IMAPbase:")))
                 h->imap_header = 1;
             break;
         case 's':
-            if (header_is(p, eol, "Subject:") &&
+            if (first && header_is(p, eol, "Subject:") &&
                 memmem(p, (size_t)(eol - p), "FOLDER INTERNAL DATA", 20) != NULL)
                 h->internal_subject = 1;
             break;
@@ -511,7 +514,7 @@ static uint64_t scan_message(struct scan_state *st, uint64_t pos)
     const char *nl = memchr(data + pos, '\n', len - pos);
     uint64_t content_off = nl ? (uint64_t)(nl - data) + 1 : len;
     struct header_info h;
-    scan_headers(data, content_off, len, &h);
+    scan_headers(data, content_off, len, pos == 0, &h);
     uint64_t body_off = content_off + h.len;
     uint64_t content_end, next, size;
     if (content_length_fits(data, len, body_off, &h, &content_end, &next)) {
