@@ -158,9 +158,17 @@ def target_figures(F, t, big_msgs, one_mb):
                          s, fmt(F.med(t, k, "rss_per_session_kib")),
                          fmt(F.med(t, k, "procs_before"), 0), fmt(F.med(t, k, "procs_during"), 0),
                          fmt(F.med(t, k, "conn_pss_per_session_kib")))])
-    p100, pbig = F.med(t, "idle100", "pss_per_session_kib"), F.med(t, "idlebig", "pss_per_session_kib")
+    # Per message: the big spools against as many sessions on 100-message
+    # spools (idle100few), so that shared pages are split alike.
+    p100 = F.med(t, "idle100few", "pss_per_session_kib")
+    same = p100 is not None
+    if not same:
+        p100 = F.med(t, "idle100", "pss_per_session_kib")
+    pbig = F.med(t, "idlebig", "pss_per_session_kib")
     bpm = (pbig - p100) * 1024 / (big_msgs - 100) if p100 is not None and pbig is not None else None
-    rows.append(["e bytes per message beyond 100", fmt(bpm), "from the medians"])
+    rows.append(["e bytes per message beyond 100", fmt(bpm),
+                 "from the medians, %s sessions each" % (
+                     "the same number of" if same else "different numbers of")])
     table(["figure", "min / median / max", "notes"], rows)
     return bpm
 
