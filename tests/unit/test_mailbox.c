@@ -607,6 +607,41 @@ TEST(rewrite_with_same_size_and_mtime_is_caught_by_update)
     free(f.p);
 }
 
+/* A spool big enough to be scanned by threads and unmapped in the
+ * background: the index, a RETR-time check and an UPDATE through it. */
+TEST(big_spool_scanned_in_parts)
+{
+    new_spool();
+    const size_t n = 3600, body = 10000;
+    struct buf f = { malloc(n * (body + 200)), 0 };
+    CHECK(f.p != NULL);
+    if (f.p == NULL)
+        return;
+    size_t second = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i == 1)
+            second = f.len;
+        f.len += (size_t)sprintf(f.p + f.len, "From a@b Mon Jan  1 00:00:00 2024\n"
+                                 "Message-ID: <%zu@b>\n\n", i);
+        for (size_t k = 0; k < body / 50; k++)
+            f.len += (size_t)sprintf(f.p + f.len, "%049zu\n", k * 7919 + i);
+        f.p[f.len++] = '\n';
+    }
+    CHECK(f.len >= (32u << 20));
+    CHECK(write_file(spool, f.p, f.len) == 0);
+    struct mailbox mb;
+    CHECK_STATUS(&mb, open_mb(&mb, spool), MB_OK);
+    CHECK_EQ(mb.idx.count, n);
+    CHECK_EQ(mb.idx.prefix_hash, mbox_prefix_hash(f.p, f.len));
+    CHECK_STATUS(&mb, mailbox_verify(&mb), MB_OK);
+    if (mb.idx.count == n)
+        mb.idx.msgs[0].deleted = 1;
+    CHECK_STATUS(&mb, mailbox_update(&mb), MB_OK);
+    mailbox_close(&mb);
+    CHECK_FILE(spool, f.p + second, f.len - second);
+    free(f.p);
+}
+
 /* An old ctime lets UPDATE skip hashing an unchanged spool; a rewrite
  * that puts size and mtime back still moves the ctime, and is caught. */
 TEST(rewrite_after_a_trusted_scan_is_caught_by_the_ctime)
@@ -982,6 +1017,7 @@ int main(void)
     RUN(mail_appended_after_open_is_kept_when_all_deleted);
     RUN(rewritten_file_is_changed_and_left_alone);
     RUN(rewrite_with_same_size_and_mtime_is_caught_by_update);
+    RUN(big_spool_scanned_in_parts);
     RUN(rewrite_after_a_trusted_scan_is_caught_by_the_ctime);
     RUN(fresh_ctime_is_not_trusted);
     RUN(truncated_file_is_changed);
