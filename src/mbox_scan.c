@@ -604,14 +604,32 @@ static uint64_t scan_messages(struct scan_state *st, uint64_t first, uint64_t st
 struct scan_part {
     struct scan_state st;
     struct mbox_index idx;
-    uint64_t first, stop, end;
+    unsigned number;        /* 0 for the first part */
+    uint64_t cut, stop;     /* the part's bytes: [cut, stop) */
+    uint64_t first, end;    /* its first message; where its last one ends */
     int failed;
     char err[160];
 };
 
+/* A part holds the messages whose From lines start in [cut, stop); the
+ * first part starts at 0, the others at the first message end found from
+ * one byte before their cut.  A part with none is empty (first == stop).
+ * The search stays inside the part, so a file of a few huge messages is
+ * not read twice. */
 static void scan_part_body(void *arg)
 {
     struct scan_part *p = arg;
+    if (p->number > 0) {
+        struct line_ends unused = { 0, 0 };
+        uint64_t limit = p->stop + 1 + FROM_LEN < p->st.len ? p->stop + 1 + FROM_LEN : p->st.len;
+        uint64_t from = p->cut > 1 ? p->cut - 1 : 1;    /* find_end_counting's from >= 1 */
+        uint64_t i = find_end_counting((const unsigned char *)p->st.data, limit, from, &unused);
+        p->first = i < p->stop ? i + 1 : p->stop;
+    }
+    if (p->first >= p->stop) {
+        p->end = p->first;
+        return;
+    }
     p->end = scan_messages(&p->st, p->first, p->stop);
     p->failed = p->end == 0;
 }
@@ -660,11 +678,17 @@ static int join_parts(struct scan_part *parts, unsigned n, struct mbox_index *id
                       uint64_t *hash_sum)
 {
     size_t total = 0;
+    uint64_t chain = 0;             /* where the next non-empty part must start */
     for (unsigned t = 0; t < n; t++) {
-        if (t + 1 < n && parts[t].end != parts[t + 1].first)
+        if (parts[t].first >= parts[t].stop && t > 0)
+            continue;
+        if (parts[t].first != chain)
             return 0;
+        chain = parts[t].end;
         total += parts[t].idx.count;
     }
+    if (chain != parts[0].st.len)
+        return 0;
     *idx = parts[0].idx;            /* part 0 carries pseudo_len */
     memset(&parts[0].idx, 0, sizeof parts[0].idx);
     if (total > idx->alloc) {
@@ -701,16 +725,9 @@ static int scan_parallel(const char *data, size_t len, unsigned flags, struct mb
         struct scan_part *p = &parts[t];
         p->st = (struct scan_state){ .data = data, .len = len, .flags = flags, .idx = &p->idx,
                                      .err = p->err, .errlen = sizeof p->err };
-        p->first = 0;
+        p->number = t;
+        p->cut = len / n * t;
         p->stop = t + 1 < n ? len / n * (t + 1) : len;
-    }
-    /* Each part but the first starts at the first message at or after
-     * its cut (a message end found from one byte before it). */
-    for (unsigned t = 1; t < n; t++) {
-        struct line_ends unused = { 0, 0 };
-        uint64_t cut = parts[t - 1].stop;
-        uint64_t i = find_end_counting((const unsigned char *)data, len, cut - 1, &unused);
-        parts[t].first = i < len ? i + 1 : len;
     }
     pthread_attr_t attr;
     int have_attr = pthread_attr_init(&attr) == 0;
