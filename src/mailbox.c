@@ -21,7 +21,7 @@
 #include "util.h"
 
 #define SEND_CHUNK (128 * 1024)
-#define EARLY_REPLY_MIN_CUT (16u << 20)   /* see run_plan */
+#define EARLY_REPLY_MIN_CUT (16u << 20)   /* see update_locked */
 
 static enum mb_status fail(struct mailbox *mb, enum mb_status st, const char *fmt, ...)
     PRINTF_LIKE(3, 4);

@@ -584,19 +584,27 @@ TEST(rewritten_file_is_changed_and_left_alone)
     free(f.p);
 }
 
-TEST(rewrite_with_same_size_and_mtime_is_caught_by_update)
+/* Another program rewrites a byte after the scan and puts the old mtime
+ * back: UPDATE must notice and delete nothing.  age_ms: how long the
+ * spool's ctime ages before the scan (past 10 ms, the scan trusts it). */
+static void check_rewrite_caught(long age_ms, int line)
 {
     new_spool();
     struct buf f = join(S(M1), S(M2), S(M3), NONE);
     CHECK(write_file(spool, f.p, f.len) == 0);
+    struct timespec pause = { 0, age_ms * 1000000L };
+    nanosleep(&pause, NULL);
     struct mailbox mb;
     CHECK_STATUS(&mb, open_mb(&mb, spool), MB_OK);
     struct stat st;
     CHECK(stat(spool, &st) == 0);
+    if (age_ms >= 30 && st.st_ctim.tv_nsec != 0 && !mb.identity_exact) {
+        tl_current_failed = 1;
+        printf("  %s:%d: %s: an old ctime was not trusted\n", __FILE__, line, tl_current);
+    }
     size_t off = sizeof M1 - 1 + strlen(FROM2) + 2;
     f.p[off] = 'Y';
     rewrite_byte(spool, (off_t)off, 'Y');
-    /* put the old mtime back: only the contents tell */
     struct timespec ts[2] = { st.st_atim, st.st_mtim };
     CHECK(utimensat(AT_FDCWD, spool, ts, 0) == 0);
     if (mb.idx.count == 3)
@@ -607,8 +615,14 @@ TEST(rewrite_with_same_size_and_mtime_is_caught_by_update)
     free(f.p);
 }
 
-/* A spool big enough to be scanned by threads and unmapped in the
- * background: the index, a RETR-time check and an UPDATE through it. */
+/* Hashed again at UPDATE: only the contents tell. */
+TEST(rewrite_with_same_size_and_mtime_is_caught_by_update)
+{
+    check_rewrite_caught(0, __LINE__);
+}
+
+/* A spool big enough to be scanned by threads: the index, a RETR-time
+ * check and an UPDATE through it. */
 TEST(big_spool_scanned_in_parts)
 {
     new_spool();
@@ -646,28 +660,7 @@ TEST(big_spool_scanned_in_parts)
  * that puts size and mtime back still moves the ctime, and is caught. */
 TEST(rewrite_after_a_trusted_scan_is_caught_by_the_ctime)
 {
-    new_spool();
-    struct buf f = join(S(M1), S(M2), S(M3), NONE);
-    CHECK(write_file(spool, f.p, f.len) == 0);
-    struct timespec pause = { 0, 30 * 1000000L };   /* the ctime ages past the margin */
-    nanosleep(&pause, NULL);
-    struct mailbox mb;
-    CHECK_STATUS(&mb, open_mb(&mb, spool), MB_OK);
-    struct stat st;
-    CHECK(stat(spool, &st) == 0);
-    if (st.st_ctim.tv_nsec != 0)
-        CHECK(mb.identity_exact);
-    size_t off = sizeof M1 - 1 + strlen(FROM2) + 2;
-    f.p[off] = 'Z';
-    rewrite_byte(spool, (off_t)off, 'Z');
-    struct timespec ts[2] = { st.st_atim, st.st_mtim };
-    CHECK(utimensat(AT_FDCWD, spool, ts, 0) == 0);
-    if (mb.idx.count == 3)
-        mb.idx.msgs[0].deleted = 1;
-    CHECK_STATUS(&mb, mailbox_update(&mb), MB_CHANGED);
-    mailbox_close(&mb);
-    CHECK_FILE(spool, f.p, f.len);
-    free(f.p);
+    check_rewrite_caught(30, __LINE__);
 }
 
 /* A scan right after a write does not trust the ctime. */
