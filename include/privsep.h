@@ -1,31 +1,38 @@
 /*
  * privsep.h - privilege boundaries are process boundaries (DESIGN.md,
  * "Shape" and "Privilege").  Per connection, in the worker that accepted
- * it (the connection's monitor):
+ * it (root until it becomes the session):
  *
  *   pre-auth child   chroot(empty_dir), the unprivileged preauth_user, no
  *                    new privileges, no core dumps.  It alone parses the
  *                    unauthenticated client: greeting, CAPA, USER, PASS,
  *                    QUIT.  At PASS it sends {user, password, the bytes
- *                    the client sent after PASS} to the monitor and waits
+ *                    the client sent after PASS} to the worker and waits
  *                    for a verdict; on success it exits without another
- *                    word, and the session child answers the PASS.
- *   password check   a short-lived child of the monitor runs
+ *                    word, and the session answers the PASS.
+ *   password check   a short-lived child of the worker runs
  *                    getpwnam/getspnam + crypt(3), so no shadow hash ever
  *                    sits in a long-lived process.
- *   session child    setgroups (the account's, never the spool
+ *   session          the worker itself, once the login is decided: it
+ *                    binds a channel at the keeper for the account's
+ *                    spool, claims the mailbox at the master, closes its
+ *                    channel to the master and the keeper's bind socket,
+ *                    then setgroups (the account's, never the spool
  *                    directory's group), setgid, setuid to the account;
  *                    TRANSACTION and UPDATE; starts with the pipelined
- *                    bytes; asks the monitor for the dotlock and journal.
- *   monitor          once the session child runs it drops to preauth_user
- *                    and the spool directory's group (mail on Debian): a
- *                    uid that is neither root nor the account, so the
- *                    session cannot ptrace it, and the one group that may
- *                    create spool_dir/USER.lock.  It serves only these
- *                    requests, for that one account's fixed paths: create,
- *                    refresh, remove the dotlock; open, create, remove the
- *                    UPDATE journal (passed back as a file descriptor).
- *                    It removes a dotlock the session dies holding.
+ *                    bytes; asks the keeper for the dotlock and journal.
+ *
+ * And once per daemon (once per connection in inetd mode):
+ *
+ *   keeper           preauth_user and the spool directory's group (mail
+ *                    on Debian): a uid that is neither root nor any
+ *                    account, so no session can ptrace it, and the one
+ *                    group that may create spool_dir/USER.lock.  It serves
+ *                    only dotlock and journal requests, each channel for
+ *                    the one spool it was bound to (keeper.h).
+ *
+ * Three processes per login, then: the worker, which the master forks
+ * ahead of demand, and the two short-lived children.
  *
  * Started as non-root the same processes run, without the chroot and the
  * identity changes (every account is served as the invoking user).
@@ -70,20 +77,24 @@ struct connection {
     void (*auth_failed)(void *ctx, const char *addr_key);
     void (*preauth_setup)(void);  /* run first in the pre-auth child, or NULL */
     int64_t start_ms;           /* when the client connected (now_ms()) */
-    int master_fd;              /* closed in every child, or -1 */
+    int master_fd;              /* closed in the children and the session, or -1 */
+    int keeper_fd;              /* the keeper's bind socket (privsep_start_keeper) */
 };
 
-/* Serves one connection through the processes above; returns when it is
- * over (in the monitor; the children exit). */
+/* Serves one connection through the processes above.  Returns when the
+ * connection ends without a login; after a login the process is the
+ * session, and exits when it ends. */
 void privsep_serve(const struct config *cfg, const struct privsep_ids *ids,
                    const struct connection *conn);
 
 /* Drops to the account's uid, gid and groups (less the spool group). */
 int privsep_drop(const struct account *acct, gid_t spool_gid);
 
-/* The session side of the monitor channel: a dotlock_fn and a journal_fn
- * (ctx points to the channel's fd). */
-int privsep_dotlock(void *ctx, enum dotlock_op op);
-int privsep_journal(void *ctx, enum journal_op op);
+/* Forks the keeper (keeper.h), with close_fds closed in it (listeners,
+ * other channels, a client socket).  *bind_fd gets the root side of its
+ * bind socket: keep it for the workers, close it to let the keeper end
+ * after the last session.  Returns its pid, or -1 (logged). */
+pid_t privsep_start_keeper(const struct config *cfg, const struct privsep_ids *ids,
+                           const int *close_fds, size_t nclose, int *bind_fd);
 
 #endif

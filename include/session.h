@@ -27,7 +27,7 @@
  */
 typedef int (*claim_fn)(void *ctx, const char *user);
 
-/* The monitor's answer to a login (privsep.h). */
+/* The worker's answer to a login (privsep.h). */
 enum verdict {
     VERDICT_OK = 'K',         /* the session child takes over the client */
     VERDICT_DENIED = 'F',     /* -ERR [AUTH] */
@@ -41,7 +41,7 @@ enum verdict {
  * APOP digest (RFC 1939 section 7). */
 enum login_mech { MECH_PASSWORD = 'P', MECH_APOP = 'A' };
 
-/* Hands a login to the monitor: returns an enum verdict, or -1. */
+/* Hands a login to the worker: returns an enum verdict, or -1. */
 typedef int (*verify_fn)(void *ctx, enum login_mech mech, const char *user, const char *secret,
                          const char *pipelined, size_t npipelined);
 
@@ -55,7 +55,7 @@ struct session_env {
     const char *apop_timestamp;              /* "<pid.clock@host>", or NULL */
     int64_t start_ms;                        /* connect time (0: now) for
                                                 max_session_time and the log */
-    int monitor_fd;                          /* session: the monitor channel */
+    int keeper_fd;                           /* session: its channel to the keeper */
 };
 
 /* The pre-auth child: greeting and AUTHORIZATION.  Returns when the

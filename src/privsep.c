@@ -1,5 +1,5 @@
-/* privsep.c - the monitor and its children, one set per connection; see
- * privsep.h for who does what and why. */
+/* privsep.c - the worker and its children, one set per connection, and the
+ * start of the keeper; see privsep.h for who does what and why. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,19 +19,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "keeper.h"
 #include "log.h"
 #include "netio.h"
 #include "privsep.h"
 #include "proctitle.h"
 #include "util.h"
 
-
-/* The monitor's fixed paths for one account. */
-struct monitor_spec {
-    const char *lock_path;      /* spool + ".lock" */
-    const char *journal_path;   /* journal_path_for(spool) */
-    unsigned stale_secs;
-};
 
 /* ---- start-up ---- */
 
@@ -130,7 +124,7 @@ int privsep_prepare(const struct config *cfg, struct privsep_ids *ids, int check
     warm_nss(pw);
     if (check_empty_dir(cfg->empty_dir, check_only, err, errlen) != 0)
         return -1;
-    /* The monitor makes dotlocks with the spool directory's group when
+    /* The keeper makes dotlocks with the spool directory's group when
      * that group (not root's) may write it; in a world-writable (sticky)
      * directory it needs no group of its own. */
     int group_ok = ids->spool_gid != 0 && (st.st_mode & S_IWGRP);
@@ -140,7 +134,7 @@ int privsep_prepare(const struct config *cfg, struct privsep_ids *ids, int check
      * at start-up and for -t alike. */
     if (!group_ok && !(st.st_mode & S_IWOTH)) {
         snprintf(err, errlen, "spool_dir %s is not writable by a group other than root, so the "
-                              "monitor cannot make dotlocks and journals there (Debian: chown "
+                              "keeper cannot make dotlocks and journals there (Debian: chown "
                               "root:mail %s; chmod 2775 %s)", cfg->spool_dir, cfg->spool_dir,
                  cfg->spool_dir);
         return -1;
@@ -188,7 +182,7 @@ int privsep_drop(const struct account *acct, gid_t spool_gid)
                              sizeof groups / sizeof groups[0]);
     }
     /* Never the spool directory's group: with it a session could read
-     * every 660 user:mail spool.  Its dotlocks come from the monitor. */
+     * every 660 user:mail spool.  Its dotlocks come from the keeper. */
     int kept = 0;
     for (int i = 0; i < n; i++)
         if (groups[i] != spool_gid || spool_gid == acct->gid)
@@ -209,154 +203,65 @@ static void enter_preauth_sandbox(const struct config *cfg, const struct privsep
     harden();
 }
 
-/* The monitor keeps only what dotlocks need: preauth_user's uid and the
+/* The keeper keeps only what dotlocks need: preauth_user's uid and the
  * spool directory's group. */
-static int drop_monitor(const struct config *cfg, const struct privsep_ids *ids)
+static int drop_keeper(const struct config *cfg, const struct privsep_ids *ids)
 {
     if (!ids->privileged)
         return 0;
     return become(ids->preauth_uid, ids->spool_gid, &ids->spool_gid, 1, cfg->preauth_user);
 }
 
-/*
- * Request: one byte (a dotlock_op or journal_op).  Reply: an int, 0 or an
- * errno, and for a journal open a file descriptor (SCM_RIGHTS) with it.
- */
-static int send_reply(int chan, int result, int fd)
+pid_t privsep_start_keeper(const struct config *cfg, const struct privsep_ids *ids,
+                           const int *close_fds, size_t nclose, int *bind_fd)
 {
-    struct iovec iov = { .iov_base = &result, .iov_len = sizeof result };
-    union {
-        struct cmsghdr hdr;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } control;
-    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-    if (fd >= 0) {
-        memset(&control, 0, sizeof control);
-        msg.msg_control = control.buf;
-        msg.msg_controllen = sizeof control.buf;
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    }
-    ssize_t n;
-    while ((n = sendmsg(chan, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-        ;
-    return n == (ssize_t)sizeof result ? 0 : -1;
-}
-
-/* Sends a request and waits for the reply; *fd gets a passed descriptor. */
-static int request(int chan, char op, int *fd)
-{
-    if (write_all(chan, &op, 1) != 0)
-        return -1;
-    int result = EPROTO;
-    struct iovec iov = { .iov_base = &result, .iov_len = sizeof result };
-    union {
-        struct cmsghdr hdr;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } control;
-    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-                          .msg_controllen = sizeof control.buf };
-    ssize_t n;
-    while ((n = recvmsg(chan, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
-        ;
-    if (n != (ssize_t)sizeof result) {
-        errno = n == 0 ? EPIPE : (n < 0 ? errno : EPROTO);
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+        log_errno("socketpair (keeper)");
         return -1;
     }
-    int passed = -1;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-            memcpy(&passed, CMSG_DATA(c), sizeof passed);
-    if (fd)
-        *fd = passed;
-    else if (passed >= 0)
-        close(passed);
-    if (result != 0) {
-        if (passed >= 0 && fd) {
-            close(passed);
-            *fd = -1;
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_errno("fork (keeper)");
+        close(sv[0]);
+        close(sv[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(sv[1]);
+        for (size_t i = 0; i < nclose; i++) {
+            int fd = close_fds[i];
+            if (fd > 2) {
+                close(fd);
+            } else if (fd >= 0) {       /* inetd's client socket: keep 0-2 taken */
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                if (null < 0 || dup2(null, fd) < 0)
+                    _exit(log_errno("keeper: /dev/null") ? 1 : 1);
+                close(null);
+            }
         }
-        errno = result;
-        return -1;
+        /* It stops when its work is done (keeper.h), never halfway
+         * through a session's UPDATE. */
+        static const int ignored[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGPIPE };
+        for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
+            signal(ignored[i], SIG_IGN);
+        signal(SIGCHLD, SIG_DFL);
+        if (setpgid(0, 0) != 0)
+            log_errno("keeper: setpgid");
+        proctitle_set("keeper");
+        if (drop_keeper(cfg, ids) != 0)
+            _exit(1);
+        harden();
+        (void)malloc_trim(0);
+        keeper_serve(sv[0]);
+        _exit(0);
     }
-    return 0;
+    close(sv[0]);
+    *bind_fd = sv[1];
+    return pid;
 }
 
-int privsep_dotlock(void *ctx, enum dotlock_op op)
-{
-    return request(*(int *)ctx, (char)op, NULL);
-}
-
-int privsep_journal(void *ctx, enum journal_op op)
-{
-    int fd = -1;
-    if (request(*(int *)ctx, (char)op, op == JOURNAL_REMOVE ? NULL : &fd) != 0)
-        return -1;
-    if (op == JOURNAL_REMOVE)
-        return 0;
-    if (fd < 0) {
-        errno = EPROTO;
-        return -1;
-    }
-    return fd;
-}
-
-/* Carries out one request for the account the monitor serves. */
-static int handle_request(const struct monitor_spec *spec, char op, int *fd, int *lock_held)
-{
-    *fd = -1;
-    switch (op) {
-    case DOTLOCK_CREATE:
-    case DOTLOCK_REFRESH:
-    case DOTLOCK_REMOVE:
-        if (dotlock_direct(spec->lock_path, (enum dotlock_op)op, spec->stale_secs) != 0)
-            return errno;
-        if (op != DOTLOCK_REFRESH)
-            *lock_held = op == DOTLOCK_CREATE;
-        return 0;
-    case JOURNAL_OPEN:
-    case JOURNAL_CREATE:
-    case JOURNAL_REMOVE: {
-        /* The journal belongs to the monitor's own uid; the session
-         * writes it through the descriptor it is given. */
-        int r = journal_direct(spec->journal_path, (enum journal_op)op, geteuid());
-        if (r < 0)
-            return errno;
-        if (op != JOURNAL_REMOVE)
-            *fd = r;
-        return 0;
-    }
-    }
-    return EINVAL;
-}
-
-static void serve_requests(int chan, const struct monitor_spec *spec)
-{
-    int held = 0;
-    for (;;) {
-        char op;
-        ssize_t n = read(chan, &op, 1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        int fd;
-        int rc = handle_request(spec, op, &fd, &held);
-        int sent = send_reply(chan, rc, fd);
-        if (fd >= 0)
-            close(fd);
-        if (sent != 0)
-            break;
-    }
-    /* The session is gone; a dotlock it held must not outlive it. */
-    if (held && dotlock_direct(spec->lock_path, DOTLOCK_REMOVE, spec->stale_secs) == 0)
-        log_warn("removed dotlock %s left by a session that ended holding it", spec->lock_path);
-}
-
-/* ---- the login, between pre-auth child and monitor ---- */
+/* ---- the login, between pre-auth child and worker ---- */
 
 /*
  * One SOCK_SEQPACKET message: user length (1 byte), password length and
@@ -511,9 +416,30 @@ static const char *loggable(const char *name, char *out, size_t size)
     return i ? out : "-";
 }
 
-/* Decides a login: password, then the claim on the mailbox. */
+/* The claim on the mailbox (the master's [IN-USE] table): an enum verdict. */
+static int claim(const struct config *cfg, const struct connection *conn,
+                 const struct account *acct)
+{
+    if (conn->claim == NULL)
+        return VERDICT_OK;
+    int claimed = conn->claim(conn->claim_ctx, acct->name);
+    if (claimed == 1) {
+        log_warn("user=%s peer=%s: refused, another session has the mailbox", acct->name,
+                 conn->peer);
+        return VERDICT_IN_USE;
+    }
+    if (claimed == 2) {
+        log_info("user=%s peer=%s: refused, login_delay (%u s) not over", acct->name,
+                 conn->peer, cfg->login_delay);
+        return VERDICT_LOGIN_DELAY;
+    }
+    return claimed == 0 ? VERDICT_OK : VERDICT_TEMP;
+}
+
+/* Decides a login: password, the session's channel to the keeper, then
+ * the claim on the mailbox.  On VERDICT_OK *chan is that channel. */
 static int decide(const struct config *cfg, const struct connection *conn, struct login *l,
-                  const char *apop_timestamp, struct account *acct)
+                  const char *apop_timestamp, struct account *acct, int *chan)
 {
     char why[160] = "";
     int r = check_password(cfg, l, apop_timestamp, acct, why, sizeof why);
@@ -530,88 +456,46 @@ static int decide(const struct config *cfg, const struct connection *conn, struc
                  loggable(l->user, shown, sizeof shown), conn->peer, why);
         return VERDICT_DENIED;
     }
-    if (conn->claim) {
-        int claimed = conn->claim(conn->claim_ctx, acct->name);
-        if (claimed == 1) {
-            log_warn("user=%s peer=%s: refused, another session has the mailbox", acct->name,
-                     conn->peer);
-            return VERDICT_IN_USE;
-        }
-        if (claimed == 2) {
-            log_info("user=%s peer=%s: refused, login_delay (%u s) not over", acct->name,
-                     conn->peer, cfg->login_delay);
-            return VERDICT_LOGIN_DELAY;
-        }
-        if (claimed != 0)
-            return VERDICT_TEMP;
+    char spool[KEEPER_PATH_MAX + 1];
+    if (snprintf(spool, sizeof spool, "%s/%s", cfg->spool_dir, acct->name) >= (int)sizeof spool) {
+        log_err("user=%s: spool path too long", acct->name);
+        return VERDICT_TEMP;
     }
-    return VERDICT_OK;
+    *chan = keeper_bind(conn->keeper_fd, spool, cfg->dotlock_stale);
+    if (*chan < 0) {
+        log_errno("user=%s peer=%s: no channel to the keeper", acct->name, conn->peer);
+        return VERDICT_TEMP;
+    }
+    int verdict = claim(cfg, conn, acct);
+    if (verdict != VERDICT_OK) {
+        close(*chan);
+        *chan = -1;
+    }
+    return verdict;
 }
 
-/* ---- the session child and the monitor's service ---- */
+/* ---- the session ---- */
 
-static void run_session_child(const struct config *cfg, const struct privsep_ids *ids,
-                              const struct connection *conn, const struct account *acct,
-                              const struct login *l, int chan)
+/* The worker becomes the session: it lets go of what a session must not
+ * have, drops to the account, serves TRANSACTION and UPDATE, and exits.
+ * Its claim on the mailbox ends with the process (the master reaps it). */
+static void run_session(const struct config *cfg, const struct privsep_ids *ids,
+                        const struct connection *conn, const struct account *acct,
+                        const struct login *l, int chan)
 {
     if (conn->master_fd >= 0)
-        close(conn->master_fd);     /* the monitor keeps the claim */
+        close(conn->master_fd);     /* claims and failure reports are for root */
+    if (conn->keeper_fd >= 0)
+        close(conn->keeper_fd);     /* so are binds */
     if (ids->privileged && privsep_drop(acct, ids->spool_gid) != 0)
         _exit(1);
     harden();
     signal(SIGUSR2, SIG_IGN);        /* shedding is for pre-auth connections */
     proctitle_set("session %s", acct->name);
     struct session_env env = { .peer = conn->peer, .stop_flag = conn->stop_flag,
-                               .monitor_fd = chan, .start_ms = conn->start_ms };
+                               .keeper_fd = chan, .start_ms = conn->start_ms };
     session_transaction(cfg, conn->rfd, conn->wfd, acct, l->pipelined, l->npipelined, &env);
     _exit(0);
-}
-
-/* Forks the session child and serves it until it exits. */
-static void start_session(const struct config *cfg, const struct privsep_ids *ids,
-                          const struct connection *conn, const struct account *acct,
-                          const struct login *l)
-{
-    char spool[4096], lock_path[4096 + 8];
-    char *journal_path = NULL;
-    if (snprintf(spool, sizeof spool, "%s/%s", cfg->spool_dir, acct->name) >= (int)sizeof spool ||
-        (journal_path = journal_path_for(spool)) == NULL) {
-        log_err("user=%s: spool path too long or out of memory", acct->name);
-        return;
-    }
-    snprintf(lock_path, sizeof lock_path, "%s.lock", spool);
-    struct monitor_spec spec = { .lock_path = lock_path, .journal_path = journal_path,
-                                 .stale_secs = cfg->dotlock_stale };
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-        log_errno("socketpair");
-        free(journal_path);
-        return;
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
-        log_errno("fork (session)");
-    } else if (pid == 0) {
-        close(sv[0]);
-        run_session_child(cfg, ids, conn, acct, l, sv[1]);
-    } else {
-        close(sv[1]);
-        close(conn->rfd);
-        if (conn->wfd != conn->rfd)
-            close(conn->wfd);
-        proctitle_set("monitor %s", acct->name);
-        /* The monitor idles as long as the session: hand back the heap
-         * the login used (memory per idle session counts). */
-        (void)malloc_trim(0);
-        if (drop_monitor(cfg, ids) == 0)
-            serve_requests(sv[0], &spec);
-        else
-            kill(pid, SIGTERM);      /* a monitor that keeps root serves no one */
-        close(sv[0]);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-    }
-    free(journal_path);
 }
 
 /* A failed login costs the client time (auth_fail_delay, the pre-auth
@@ -629,7 +513,7 @@ static int after_failure(const struct config *cfg, const struct connection *conn
 }
 
 /* RFC 1939 section 7: the greeting's "<process-ID.clock@hostname>",
- * made here so the monitor verifies against its own copy. */
+ * made here so the worker verifies against its own copy. */
 static const char *make_apop_timestamp(const struct config *cfg, char *buf, size_t size)
 {
     if (cfg->apop_secrets == NULL)
@@ -666,13 +550,15 @@ void privsep_serve(const struct config *cfg, const struct privsep_ids *ids,
         close(cred[0]);
         if (conn->master_fd >= 0)
             close(conn->master_fd);
+        if (conn->keeper_fd >= 0)
+            close(conn->keeper_fd);
         if (conn->preauth_setup)
             conn->preauth_setup();
         proctitle_set("pre-auth %s", conn->peer);
         enter_preauth_sandbox(cfg, ids);
         struct session_env env = { .peer = conn->peer, .stop_flag = conn->stop_flag,
                                    .shed_flag = conn->shed_flag, .verify = preauth_verify,
-                                   .verify_ctx = &cred[1], .monitor_fd = -1,
+                                   .verify_ctx = &cred[1], .keeper_fd = -1,
                                    .apop_timestamp = apop_timestamp,
                                    .start_ms = conn->start_ms };
         session_preauth(cfg, conn->rfd, conn->wfd, &env);
@@ -681,10 +567,10 @@ void privsep_serve(const struct config *cfg, const struct privsep_ids *ids,
     close(cred[1]);
     struct login l;
     struct account acct;
-    int verdict = -1;
+    int verdict = -1, chan = -1;
     unsigned failures = 0;
     while (receive_login(cred[0], &l) == 0) {
-        verdict = decide(cfg, conn, &l, apop_timestamp, &acct);
+        verdict = decide(cfg, conn, &l, apop_timestamp, &acct, &chan);
         if (verdict == VERDICT_DENIED)
             verdict = after_failure(cfg, conn, ++failures);
         char v = (char)verdict;
@@ -697,6 +583,6 @@ void privsep_serve(const struct config *cfg, const struct privsep_ids *ids,
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
         ;
     if (verdict == VERDICT_OK)
-        start_session(cfg, ids, conn, &acct, &l);
+        run_session(cfg, ids, conn, &acct, &l, chan);
     secure_zero(&l, sizeof l);
 }

@@ -79,6 +79,13 @@ struct worker {
 
 static volatile sig_atomic_t got_stop, got_hup, got_child, got_retire;
 
+/* The keeper (keeper.h): its pid (0: to be started) and the root side of
+ * its bind socket, which every worker inherits. */
+static pid_t keeper_pid;
+static int keeper_fd = -1;
+static int64_t keeper_started_ms;
+#define KEEPER_RESTART_MS 1000     /* a keeper that dies at once is not restarted in a loop */
+
 /* Who the pre-auth child and the monitor become; set once at start-up. */
 static struct privsep_ids ids;
 
@@ -342,10 +349,10 @@ static void serve_connection(const struct config *cfg, int fd, const struct sock
     struct connection conn = { .rfd = fd, .wfd = fd, .peer = peer, .stop_flag = &got_stop,
                                .shed_flag = &got_shed, .claim = claim_mailbox,
                                .claim_ctx = &chan, .master_fd = chan, .addr_key = key,
-                               .auth_failed = report_auth_failure,
+                               .auth_failed = report_auth_failure, .keeper_fd = keeper_fd,
                                .preauth_setup = preauth_signals, .start_ms = now_ms() };
-    proctitle_set("monitor %s", peer);
-    privsep_serve(cfg, &ids, &conn);
+    proctitle_set("worker %s", peer);
+    privsep_serve(cfg, &ids, &conn);     /* returns only if nobody logged in */
     close(fd);
     char release = MSG_RELEASE;      /* before exit: the next login need not wait */
     (void)send(chan, &release, 1, MSG_NOSIGNAL);
@@ -451,12 +458,20 @@ static void reap_workers(struct pool *p)
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (pid == keeper_pid) {
+            log_err("the keeper (pid %ld) %s %d; starting another", (long)pid,
+                    WIFSIGNALED(status) ? "was killed by signal" : "exited with status",
+                    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+            keeper_pid = 0;
+            continue;
+        }
         struct worker *w = find_worker(p, pid);
         if (w == NULL)
-            continue;
+            continue;       /* a keeper that was replaced, now done */
         if (WIFSIGNALED(status))
             log_warn("worker %ld killed by signal %d", (long)pid, WTERMSIG(status));
-        close(w->chan);
+        if (w->chan >= 0)
+            close(w->chan);
         *w = p->w[--p->count];
     }
 }
@@ -578,6 +593,8 @@ static unsigned connections_from(const struct pool *p, const char *key)
 
 static void answer(struct worker *w, char reply)
 {
+    if (w->chan < 0)
+        return;
     if (send(w->chan, &reply, 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
         log_errno("answering worker %ld", (long)w->pid);
 }
@@ -586,8 +603,8 @@ static void answer(struct worker *w, char reply)
 static void read_worker(struct pool *p, struct worker *w, const struct config *cfg)
 {
     char msg[1 + AUTH_MAX_USER + 64];
-    ssize_t n;
-    while ((n = recv(w->chan, msg, sizeof msg - 1, 0)) > 0) {
+    ssize_t n = -1;
+    while (w->chan >= 0 && (n = recv(w->chan, msg, sizeof msg - 1, 0)) > 0) {
         msg[n] = '\0';
         const char *arg = msg + 1;
         if (msg[0] == MSG_BUSY) {
@@ -615,6 +632,12 @@ static void read_worker(struct pool *p, struct worker *w, const struct config *c
             }
             answer(w, taken ? MSG_IN_USE : wait ? MSG_LOGIN_DELAY : MSG_CLAIMED);
         }
+    }
+    if (w->chan >= 0 && n == 0) {
+        /* The worker became a session and let go of the channel; its
+         * claim lasts until it is reaped. */
+        close(w->chan);
+        w->chan = -1;
     }
 }
 
@@ -701,6 +724,36 @@ static void retire_idle(struct pool *p)
         }
 }
 
+/* Starts a keeper for the workers forked from now on; the one before it,
+ * if any, serves the sessions bound to it and then ends by itself. */
+static void start_keeper(const struct config *cfg, const struct pool *p)
+{
+    int64_t now = now_ms();
+    if (keeper_started_ms && now - keeper_started_ms < KEEPER_RESTART_MS)
+        return;
+    keeper_started_ms = now;
+    int *fds = calloc(p->nl + p->count + 1, sizeof *fds);
+    if (fds == NULL) {
+        log_errno("starting the keeper");
+        return;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < p->nl; i++)
+        fds[n++] = p->lfds[i];
+    for (size_t i = 0; i < p->count; i++)
+        fds[n++] = p->w[i].chan;
+    fds[n++] = keeper_fd;
+    int bind_fd;
+    pid_t pid = privsep_start_keeper(cfg, &ids, fds, n, &bind_fd);
+    free(fds);
+    if (pid < 0)
+        return;
+    if (keeper_fd >= 0)
+        close(keeper_fd);
+    keeper_fd = bind_fd;
+    keeper_pid = pid;
+}
+
 static void reload(struct config *cfg, const char *path, struct pool *p)
 {
     struct privsep_ids fresh_ids;
@@ -731,8 +784,25 @@ static void reload(struct config *cfg, const char *path, struct pool *p)
     cfg->listen_count = 0;
     config_free(cfg);
     *cfg = fresh;
+    keeper_started_ms = 0;
+    start_keeper(cfg, p);            /* preauth_user or the spool group may differ */
     retire_idle(p);
     log_info("SIGHUP: configuration re-read from %s", path);
+}
+
+/* Lets the keeper go: it ends after the last session bound to it.  With
+ * none left, wait for it a moment, so that it does not outlive us. */
+static void stop_keeper(int wait)
+{
+    if (keeper_fd >= 0)
+        close(keeper_fd);
+    keeper_fd = -1;
+    for (int64_t until = now_ms() + 2000; wait && keeper_pid > 0 && now_ms() < until;) {
+        if (waitpid(keeper_pid, NULL, WNOHANG) == keeper_pid)
+            break;
+        struct timespec ts = { 0, 10 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
 }
 
 static void shutdown_pool(struct pool *p)
@@ -834,6 +904,9 @@ int server_run(struct config *cfg, const char *config_path, int foreground)
     set_handler(SIGCHLD, on_child);
     log_info("mboxpop3d started: %zu listeners, min_spare=%u max_spare=%u max_children=%u",
              nl, cfg->min_spare, cfg->max_spare, cfg->max_children);
+    start_keeper(cfg, &p);
+    if (keeper_pid == 0)
+        return 1;
     balance_pool(&p, cfg);
     service_notify("READY=1\nSTATUS=accepting connections");
 
@@ -867,6 +940,11 @@ int server_run(struct config *cfg, const char *config_path, int foreground)
             got_child = 0;
             reap_workers(&p);
         }
+        if (keeper_pid == 0 && !got_stop) {
+            start_keeper(cfg, &p);
+            if (keeper_pid != 0)
+                retire_idle(&p);     /* they hold the dead keeper's socket */
+        }
         if (got_hup) {
             got_hup = 0;
             service_notify("RELOADING=1");
@@ -876,10 +954,12 @@ int server_run(struct config *cfg, const char *config_path, int foreground)
     }
     service_notify("STOPPING=1");
     shutdown_pool(&p);
+    stop_keeper(p.count == 0);
     service_remove_pidfile(pid_path);
     free(pid_path);
     for (size_t i = 0; i < p.count; i++)
-        close(p.w[i].chan);
+        if (p.w[i].chan >= 0)
+            close(p.w[i].chan);
     free(p.w);
     free(pfd);
     for (size_t i = 0; i < nl; i++)
@@ -901,8 +981,14 @@ int server_inetd(const struct config *cfg)
      * caught by UPDATE's check that the spool is still what it scanned. */
     if (prepare_privsep(cfg) != 0)
         return 1;
+    /* A keeper of its own, for this connection's session. */
+    static const int client_fds[] = { 0, 1 };
+    int bind_fd;
+    if (privsep_start_keeper(cfg, &ids, client_fds, 2, &bind_fd) < 0)
+        return 1;
     struct connection conn = { .rfd = 0, .wfd = 1, .peer = peer, .stop_flag = &got_stop,
-                               .master_fd = -1, .start_ms = now_ms() };
-    privsep_serve(cfg, &ids, &conn);
+                               .master_fd = -1, .keeper_fd = bind_fd, .start_ms = now_ms() };
+    privsep_serve(cfg, &ids, &conn);     /* returns only if nobody logged in */
+    close(bind_fd);
     return 0;
 }

@@ -13,7 +13,7 @@
 #include "log.h"
 #include "mailbox.h"
 #include "netio.h"
-#include "privsep.h"
+#include "keeper.h"
 #include "protocol.h"
 #include "session.h"
 #include "util.h"
@@ -45,7 +45,7 @@ struct session {
     struct account acct;
     struct mailbox mb;
     int mailbox_open;
-    int monitor_chan;
+    int keeper_chan;
     char text[256];             /* the status line's text */
     body_fn body;               /* multi-line body after "+OK" */
     uint64_t body_arg;
@@ -189,9 +189,9 @@ static enum reply open_maildrop(struct session *s)
         .lock_kinds = s->cfg->mbox_locks,
         .lock_timeout = s->cfg->lock_timeout,
         .dotlock_stale = s->cfg->dotlock_stale,
-        .dotlock = privsep_dotlock,
-        .journal = privsep_journal,
-        .dotlock_ctx = &s->monitor_chan,
+        .dotlock = keeper_dotlock,
+        .journal = keeper_journal,
+        .dotlock_ctx = &s->keeper_chan,
         .check_owner = 1,
         .owner = geteuid(),     /* the account (or the invoking user) */
         .scan_flags = s->cfg->uidl_source == UIDL_SOURCE_X_UIDL ? MBOX_SCAN_X_UIDL : 0,
@@ -209,7 +209,7 @@ static enum reply open_maildrop(struct session *s)
                (unsigned long long)count, count == 1 ? "" : "s", (unsigned long long)octets);
 }
 
-/* Any login (PASS, AUTH PLAIN, APOP) ends here: the monitor decides
+/* Any login (PASS, AUTH PLAIN, APOP) ends here: the worker decides
  * (privsep.h) and the answer becomes the reply. */
 static enum reply hand_over(struct session *s, enum login_mech mech, const char *user,
                             const char *secret)
@@ -645,7 +645,7 @@ static int session_init(struct session *s, const struct config *cfg, int rfd, in
     s->env = env;
     s->peer = env->peer;
     s->state = STATE_AUTHORIZATION;
-    s->monitor_chan = env->monitor_fd;
+    s->keeper_chan = env->keeper_fd;
     s->start_ms = env->start_ms ? env->start_ms : now_ms();
     if (netio_init(&s->io, rfd, wfd, cfg->idle_timeout) != 0)
         return -1;

@@ -340,11 +340,17 @@ class PrivilegeSeparation(ProcessCase):
         self.assertTrue(wait_for(lambda: zombie_or_gone(pid), 5),
                         "pre-auth child still running after QUIT")
 
-    def test_session_and_monitor(self):
+    def keeper_pids(self):
+        master = self.daemon.proc.pid
+        return [p for p in titled(descendants(master), "mboxpop3d: keeper")
+                if not zombie_or_gone(p)]
+
+    def test_session_and_keeper(self):
         spool = fixtures.simple(2)
         acct = self.new_mailbox(spool)
         c = self.connect()
-        pre, _ = self.preauth_pid(c)
+        pre, holders = self.preauth_pid(c)
+        worker = int(proc_status(pre)["PPid"])
         self.login(acct, client=c)
         self.ok(c, "STAT")
         holders = self.session_pids(self.daemon, c)
@@ -356,6 +362,8 @@ class PrivilegeSeparation(ProcessCase):
         self.assertEqual(holders, sess, "processes other than the session "
                          "hold the client socket:\n" + describe(holders))
         self.assertTrue(zombie_or_gone(pre), "pre-auth child outlived login")
+        # the worker that accepted the connection became the session
+        self.assertEqual(sess, [worker], describe(kids))
         st = proc_status(sess[0])
         self.assertEqual(ids(st, "Uid"), [acct.uid] * 4, describe(sess))
         self.assertEqual(ids(st, "Gid"), [acct.gid] * 4, describe(sess))
@@ -365,35 +373,70 @@ class PrivilegeSeparation(ProcessCase):
         self.assertEqual(st.get("NoNewPrivs"), "1", describe(sess))
         self.assertEqual(int(st.get("CapEff", "1"), 16), 0, "CapEff")
         self.assertEqual(proc_root(sess[0]), "/")
+        self.assertEqual(int(st["PPid"]), self.daemon.proc.pid)
         self.assertEqual(pids_holding_socket(
             sess, listening_inodes(self.port)), [],
             "the session holds the listening socket")
-        # its parent is the monitor
-        mon = int(st["PPid"])
-        self.assertEqual(title(mon), f"mboxpop3d: monitor {acct.name}",
-                         "the session's parent:\n" + describe(kids))
-        mst = proc_status(mon)
+        # it has no child: no monitor, nothing left of the login
+        self.assertEqual([p for p in kids if not zombie_or_gone(p) and
+                          int((proc_status(p) or {}).get("PPid", 0)) ==
+                          sess[0]], [], describe(kids))
+        # one keeper for the daemon: preauth_user and the spool group
+        keepers = self.keeper_pids()
+        self.assertEqual(len(keepers), 1, describe(kids))
+        kst = proc_status(keepers[0])
         uid, _ = self.nobody
-        self.assertEqual(ids(mst, "Uid"), [uid] * 4,
-                         "monitor uid\n" + describe([mon]))
-        self.assertNotIn(0, ids(mst, "Uid"), describe([mon]))
-        self.assertEqual(ids(mst, "Gid"), [self.spool_gid] * 4,
-                         "monitor gid should be the spool dir's group\n"
-                         + describe([mon]))
-        self.assertEqual(ids(mst, "Groups"), [self.spool_gid],
-                         describe([mon]))
-        self.assertEqual(int(mst.get("CapEff", "1"), 16), 0, "monitor CapEff")
-        # the monitor's parent is the master
-        self.assertEqual(int(mst["PPid"]), self.daemon.proc.pid)
-        # the dotlock the session asked for was made by the monitor and
-        # is gone after QUIT; UPDATE worked through it
+        self.assertEqual(ids(kst, "Uid"), [uid] * 4,
+                         "keeper uid\n" + describe(keepers))
+        self.assertEqual(ids(kst, "Gid"), [self.spool_gid] * 4,
+                         "keeper gid should be the spool dir's group\n"
+                         + describe(keepers))
+        self.assertEqual(ids(kst, "Groups"), [self.spool_gid],
+                         describe(keepers))
+        self.assertEqual(int(kst.get("CapEff", "1"), 16), 0, "keeper CapEff")
+        self.assertEqual(kst.get("NoNewPrivs"), "1", describe(keepers))
+        self.assertEqual(int(kst["PPid"]), self.daemon.proc.pid)
+        self.assertEqual(pids_holding_socket(
+            keepers, listening_inodes(self.port) +
+            server_socket_inodes(self.port, c.sock.getsockname()[1])), [],
+            "the keeper holds a listening or client socket")
+        # the dotlock the session asked for was made by the keeper and is
+        # gone after QUIT; UPDATE worked through it
         self.ok(c, "DELE 1")
         self.quit(c)
         self.assertEqual(self.env.read_spool(acct), spool.without([1]))
         self.assertFalse(os.path.exists(str(self.env.spool_path(acct)) +
                                         ".lock"), "dotlock left behind")
-        self.assertTrue(wait_for(lambda: zombie_or_gone(mon), 5),
-                        "monitor still running after the session ended")
+        self.assertTrue(wait_for(lambda: zombie_or_gone(sess[0]), 5),
+                        "session still running after QUIT")
+        self.assertEqual(self.keeper_pids(), keepers,
+                         "the keeper serves the next session too")
+
+    def test_killed_keeper_replaced(self):
+        """A keeper that dies is replaced, and the idle workers holding its
+        socket with it: the next login can still delete mail."""
+        old = wait_for(self.keeper_pids, 5)
+        self.assertTrue(old, describe(descendants(self.daemon.proc.pid)))
+        master = self.daemon.proc.pid
+        idle_before = [p for p in titled(descendants(master),
+                                         "mboxpop3d: worker (idle)")]
+        os.kill(old[0], signal.SIGKILL)
+        new = wait_for(lambda: [p for p in self.keeper_pids()
+                                if p not in old], 5)
+        self.assertTrue(new, "no new keeper:\n" +
+                        describe(descendants(master)))
+        self.assertTrue(wait_for(lambda: all(zombie_or_gone(p)
+                                             for p in idle_before), 5),
+                        "idle workers of the dead keeper still idle:\n" +
+                        describe(idle_before))
+        spool = fixtures.simple(2)
+        acct = self.new_mailbox(spool)
+        c = self.connect()
+        self.login(acct, client=c)
+        self.ok(c, "DELE 2")
+        self.quit(c)
+        self.assertEqual(self.env.read_spool(acct), spool.without([2]))
+        self.assertIn("the keeper (pid", log_text(self.daemon))
 
     def test_master_and_idle_worker_titles(self):
         master = self.daemon.proc.pid
@@ -411,7 +454,7 @@ class PrivilegeSeparation(ProcessCase):
 
     def test_busy_worker_not_titled_idle(self):
         """The worker that accepted a connection (the pre-auth child's
-        parent, the connection's monitor-to-be) is not idle."""
+        parent, the connection's session-to-be) is not idle."""
         c = self.connect()
         pre, holders = self.preauth_pid(c)
         worker = int(proc_status(pre)["PPid"])
@@ -867,19 +910,29 @@ class InetdSocket(ProcessCase):
         self.assertEqual(c.cmd("STAT"),
                          f"+OK 3 {sum(map(wire_size, spool.served))}")
         if IS_ROOT:
+            # the process inetd started is the session now, and its one
+            # child is the keeper it started for this connection
             kids = descendants(proc.pid)
-            sess = titled(kids, f"mboxpop3d: session {acct.name}")
-            self.assertEqual(len(sess), 1, describe(kids))
-            st = proc_status(sess[0])
-            self.assertEqual(ids(st, "Uid"), [acct.uid] * 4, describe(sess))
-            self.assertEqual(ids(st, "Gid"), [acct.gid] * 4, describe(sess))
+            self.assertEqual(title(proc.pid),
+                             f"mboxpop3d: session {acct.name}",
+                             describe([proc.pid] + kids))
+            st = proc_status(proc.pid)
+            self.assertEqual(ids(st, "Uid"), [acct.uid] * 4,
+                             describe([proc.pid]))
+            self.assertEqual(ids(st, "Gid"), [acct.gid] * 4,
+                             describe([proc.pid]))
             self.assertNotIn(os.stat(self.env.spool_dir).st_gid,
                              ids(st, "Groups"))
             self.assertEqual(st.get("NoNewPrivs"), "1")
-            mst = proc_status(proc.pid)
-            self.assertEqual(title(proc.pid),
-                             f"mboxpop3d: monitor {acct.name}")
-            self.assertNotIn(0, ids(mst, "Uid"), describe([proc.pid]))
+            keepers = [p for p in titled(kids, "mboxpop3d: keeper")
+                       if not zombie_or_gone(p)]
+            self.assertEqual(len(keepers), 1, describe(kids))
+            kst = proc_status(keepers[0])
+            self.assertEqual(ids(kst, "Uid"), [pw.pw_uid] * 4,
+                             describe(keepers))
+            self.assertEqual(ids(kst, "Gid"),
+                             [os.stat(self.env.spool_dir).st_gid] * 4,
+                             describe(keepers))
         self.ok(c, "DELE 2")
         self.quit(c)
         rc = wait_exit(proc, 10)

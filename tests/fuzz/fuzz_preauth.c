@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
     if (write(sv[0], data, size) == (ssize_t)size) {
         shutdown(sv[0], SHUT_WR);
-        struct session_env env = { .peer = "fuzz", .verify = verify_stub, .monitor_fd = -1,
+        struct session_env env = { .peer = "fuzz", .verify = verify_stub, .keeper_fd = -1,
                                    .apop_timestamp = size % 2 ? "<1.2@fuzz>" : NULL };
         session_preauth(&cfg, sv[1], sv[1], &env);
     }
