@@ -55,7 +55,7 @@ struct config {
     unsigned dotlock_stale;           /* seconds before a dotlock is stale */
     unsigned mbox_locks;              /* LOCK_KIND_* set */
     unsigned uidl_source;             /* UIDL_SOURCE_* */
-    char *preauth_user;               /* runs the pre-auth child and monitor */
+    char *preauth_user;               /* runs the pre-auth child and keeper */
     char *empty_dir;                  /* the pre-auth child's chroot */
     char *proxy_trusted;              /* CIDRs that may send PROXY headers */
     char *pid_file;                   /* written when daemonized */

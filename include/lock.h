@@ -16,7 +16,7 @@
  *
  * Who creates the dotlock is a callback: when the daemon runs as root the
  * session (which has dropped to the account and never has group mail)
- * asks its monitor process; otherwise it creates it itself.
+ * asks the keeper process; otherwise it creates it itself.
  */
 #ifndef MBOXPOP3D_LOCK_H
 #define MBOXPOP3D_LOCK_H

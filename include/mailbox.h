@@ -86,11 +86,11 @@ enum mb_status {
 /*
  * The UPDATE journal (update.h) lives beside the spool, as
  * spool_dir/.USER.mboxpop3d-journal, mode 0600, owned by whoever creates
- * it (a privileged daemon's monitor, privsep.h).  It
+ * it (a privileged daemon's keeper, keeper.h).  It
  * exists only while an UPDATE runs, or after one was interrupted: the
  * next open of the mailbox finishes that UPDATE under the write locks.
  * Like the dotlock, creating it needs write access to the spool
- * directory, so a privileged daemon's monitor does it (privsep.h).
+ * directory, so a privileged daemon's keeper does it (keeper.h).
  */
 enum journal_op {
     JOURNAL_OPEN = 'J',     /* open an existing journal: fd, or -1/ENOENT */
@@ -101,7 +101,7 @@ typedef int (*journal_fn)(void *ctx, enum journal_op op);
 
 /* The journal path for a spool (malloc'd), and the primitive itself:
  * regular file, not a symlink, owned by owner (whoever creates it: the
- * monitor, or the process itself), or refused. */
+ * keeper, or the process itself), or refused. */
 char *journal_path_for(const char *spool_path);
 int journal_direct(const char *journal_path, enum journal_op op, uid_t owner);
 

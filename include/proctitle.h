@@ -1,7 +1,7 @@
 /*
  * proctitle.h - process titles, so that ps explains the design:
  * "mboxpop3d: master", "mboxpop3d: pre-auth 192.0.2.7",
- * "mboxpop3d: session alice", "mboxpop3d: monitor alice".
+ * "mboxpop3d: session alice", "mboxpop3d: keeper".
  *
  * proctitle_init() must run first in main(): it moves the environment out
  * of the way so the title can use the space argv and environ occupied.

@@ -113,7 +113,7 @@ static const char *printable(const char *name, char *buf, size_t size)
     return buf;
 }
 
-/* It exists (the start refuses otherwise); as root, the monitor can make
+/* It exists (the start refuses otherwise); as root, the keeper can make
  * dotlocks and journals in it (privsep_prepare's rule). */
 static void check_spool_dir(const struct config *cfg, struct report *r, int privileged)
 {
@@ -137,7 +137,7 @@ static void check_spool_dir(const struct config *cfg, struct report *r, int priv
     int group_ok = st.st_gid != 0 && (st.st_mode & S_IWGRP);
     if (!group_ok && !(st.st_mode & S_IWOTH))
         problem(r, "spool_dir %s is not writable by a group other than root (mode %04o, group "
-                   "%s), so the monitor cannot make dotlocks and journals there; fix: chown "
+                   "%s), so the keeper cannot make dotlocks and journals there; fix: chown "
                    "root:mail %s && chmod 2775 %s (as Debian's /var/mail)", d, mode,
                 group_name(st.st_gid, grp, sizeof grp), d, d);
     else if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))

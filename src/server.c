@@ -86,7 +86,7 @@ static int keeper_fd = -1;
 static int64_t keeper_started_ms;
 #define KEEPER_RESTART_MS 1000     /* a keeper that dies at once is not restarted in a loop */
 
-/* Who the pre-auth child and the monitor become; set once at start-up. */
+/* Who the pre-auth child and the keeper become; set once at start-up. */
 static struct privsep_ids ids;
 
 static void on_stop(int sig) { (void)sig; got_stop = 1; }

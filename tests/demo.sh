@@ -13,8 +13,8 @@ uid=$(id -u) gid=$(id -g)
 extra=""
 if [ "$uid" -eq 0 ]; then
     # As root the session drops to the account, which must not be root,
-    # and the pre-auth child and monitor need an unprivileged user; the
-    # monitor makes dotlocks with the spool directory's group.
+    # and the pre-auth child and keeper need an unprivileged user; the
+    # keeper makes dotlocks with the spool directory's group.
     uid=$(id -u nobody) gid=$(id -g nobody)
     chmod 755 "$dir"
     chown root:mail "$dir/spool"

@@ -714,8 +714,8 @@ class Env:
         self.spool_dir.mkdir()
         os.chmod(self.spool_dir, 0o755)
         if os.geteuid() == 0:
-            # Like Debian's /var/mail: the monitor makes dotlocks with the
-            # directory's group, as preauth_user (privsep.h).
+            # Like Debian's /var/mail: the keeper makes dotlocks with the
+            # directory's group, as preauth_user (keeper.h).
             os.chown(self.spool_dir, 0, grp.getgrnam("mail").gr_gid)
             os.chmod(self.spool_dir, 0o2775)
         self.passwd = self.dir / "passwd"
@@ -758,8 +758,9 @@ class Env:
             "max_auth_failures": "100",
             "ip_auth_failures": "0",
             "min_uid": "1",
-            # As root: the pre-auth child and the monitor run as nobody,
-            # chrooted to an empty directory of the test's own.
+            # As root: the pre-auth child and the keeper run as nobody,
+            # the pre-auth child chrooted to an empty directory of the
+            # test's own.
             "preauth_user": "nobody",
             "empty_dir": str(self.dir / "empty"),
         }

@@ -93,7 +93,7 @@ class Crash(CrashCheck):
             if os.geteuid() != 0:
                 # Without root the killed process made the dotlock itself
                 # and nobody removes it: age it past dotlock_stale (60 s)
-                # as time would.  (As root the monitor must remove it.)
+                # as time would.  (As root the keeper must remove it.)
                 lock = self.env.spool_dir / f"{acct.name}.lock"
                 if lock.exists():
                     old = time.time() - 3600

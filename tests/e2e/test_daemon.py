@@ -507,7 +507,7 @@ class Privileges(POP3TestCase):
 
     def test_no_root_process_serves_session(self):
         """Every process that holds the session socket after login has
-        dropped root (a root monitor may exist, but not with the socket)."""
+        dropped root (the worker itself became the session)."""
         self.require_root()
         acct = self.new_mailbox(fixtures.simple(1))
         c, _ = self.login(acct)

@@ -194,7 +194,7 @@ class ConfigCheck(POP3TestCase):
         self.assertProblems(out, expected)
 
     def test_spool_dir_modes(self):
-        """As root, the monitor makes dotlocks with the spool directory's
+        """As root, the keeper makes dotlocks with the spool directory's
         group: it must be writable by a group other than root, or by
         everyone with the sticky bit."""
         self.require_root()

@@ -716,8 +716,8 @@ def _mount_tmpfs(size):
     if not _MOUNTS:
         atexit.register(lambda: [_umount(m) for m in list(_MOUNTS)])
     _MOUNTS.append(Path(d))
-    # Like Debian's /var/mail: the monitor makes dotlocks and journals
-    # with the directory's group (privsep.h).
+    # Like Debian's /var/mail: the keeper makes dotlocks and journals
+    # with the directory's group (keeper.h).
     os.chown(d, 0, grp.getgrnam("mail").gr_gid)
     os.chmod(d, 0o2775)
     return Path(d), None

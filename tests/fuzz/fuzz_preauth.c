@@ -20,7 +20,7 @@ static int verify_stub(void *ctx, enum login_mech mech, const char *user, const 
     (void)mech;
     (void)secret;
     if (npipelined > 4096 || strlen(user) > 64)
-        abort();                 /* the limits the monitor relies on */
+        abort();                 /* the limits the worker relies on */
     (void)pipelined;
     return strcmp(user, "a") == 0 ? VERDICT_OK : VERDICT_DENIED;
 }
