@@ -981,10 +981,14 @@ int server_inetd(const struct config *cfg)
      * caught by UPDATE's check that the spool is still what it scanned. */
     if (prepare_privsep(cfg) != 0)
         return 1;
-    /* A keeper of its own, for this connection's session. */
-    static const int client_fds[] = { 0, 1 };
+    /* A keeper of its own, for this connection's session; it must not
+     * hold the client's socket (stdin, stdout, and stderr if inetd made
+     * it the socket too), or the connection would outlive the session. */
+    int client_fds[] = { 0, 1, 2 };
+    struct stat st;
+    size_t nclient = fstat(2, &st) == 0 && S_ISSOCK(st.st_mode) ? 3 : 2;
     int bind_fd;
-    if (privsep_start_keeper(cfg, &ids, client_fds, 2, &bind_fd) < 0)
+    if (privsep_start_keeper(cfg, &ids, client_fds, nclient, &bind_fd) < 0)
         return 1;
     struct connection conn = { .rfd = 0, .wfd = 1, .peer = peer, .stop_flag = &got_stop,
                                .master_fd = -1, .keeper_fd = bind_fd, .start_ms = now_ms() };

@@ -861,14 +861,17 @@ class SocketActivation(ProcessCase):
 class InetdSocket(ProcessCase):
     """-i with stdin/stdout a connected socket (as inetd passes it)."""
 
-    def run_inetd(self):
+    def run_inetd(self, stderr_is_socket=False):
         ours, theirs = socket.socketpair()
         self.addCleanup(ours.close)
+        self.inetd_inode = os.fstat(theirs.fileno()).st_ino
         log = self.env.dir / "inetd-socket.log"
         with open(log, "ab") as logf:
             proc = subprocess.Popen([DAEMON, "-i", "-c",
                                      str(self.daemon.conf)],
-                                    stdin=theirs, stdout=theirs, stderr=logf,
+                                    stdin=theirs, stdout=theirs,
+                                    stderr=theirs if stderr_is_socket
+                                    else logf,
                                     start_new_session=True, cwd=REPO)
         theirs.close()
 
@@ -888,6 +891,28 @@ class InetdSocket(ProcessCase):
         c.buf, c.scan_from, c.eof, c.log = bytearray(), 0, False, []
         c.greeting = c.readline_str()
         return proc, c, log
+
+    def test_keeper_does_not_hold_the_client(self):
+        """inetd may pass the socket as stderr as well: the keeper started
+        for the connection keeps none of the three."""
+        spool = fixtures.simple(2)
+        acct = self.new_mailbox(spool)
+        proc, c, _ = self.run_inetd(stderr_is_socket=True)
+        self.login(acct, client=c)
+        self.ok(c, "STAT")
+        kids = descendants(proc.pid)
+        keepers = [p for p in titled(kids, "mboxpop3d: keeper")
+                   if not zombie_or_gone(p)]
+        self.assertEqual(len(keepers), 1, describe([proc.pid] + kids))
+        self.assertEqual(pids_holding_socket([proc.pid],
+                                             [self.inetd_inode]),
+                         [proc.pid], "the session should hold the socket")
+        self.assertEqual(pids_holding_socket(keepers, [self.inetd_inode]),
+                         [], "the keeper holds the client's socket")
+        self.ok(c, "DELE 1")
+        self.quit(c)
+        self.assertEqual(wait_exit(proc, 10), 0)
+        self.assertEqual(self.env.read_spool(acct), spool.without([1]))
 
     def test_session_over_socketpair(self):
         spool = fixtures.simple(3)
