@@ -438,28 +438,49 @@ static uint64_t word_term(uint64_t w, uint64_t k)
 static uint64_t word_at(const unsigned char *d, uint64_t len, uint64_t k)
 {
     uint64_t w = 0, off = 8 * k;
-    memcpy(&w, d + off, len - off >= 8 ? 8 : (size_t)(len - off));
+    if (len - off >= 8)
+        memcpy(&w, d + off, 8);     /* one load, not a call to memcpy */
+    else
+        memcpy(&w, d + off, (size_t)(len - off));
     return w;
 }
 
-/* The terms of the words that start in [a, b). */
+/* The terms of four words from d + 8 * k on, keyed as words k..k + 3 (a
+ * macro: a function returning a vector would change the ABI without AVX). */
+#define VECTOR_TERMS(d, k, key, out)                                            \
+    do {                                                                        \
+        vwords w_;                                                              \
+        memcpy(&w_, (d) + 8 * (k), VBYTES);                                     \
+        vwords x_ = w_ ^ (key);                                                 \
+        vhalves h_ = (vhalves)x_;                                               \
+        vhalves swapped_ = __builtin_shufflevector(h_, h_, 1, 0, 3, 2, 5, 4, 7, 6); \
+        (out) += x_ + (vwords)(h_ * swapped_);                                  \
+    } while (0)
+
+/* The terms of the words that start in [a, b).  Called once per message:
+ * the vector loop starts where the span does (a term depends only on its
+ * word and index, so any grouping gives the same sum), two vectors at a
+ * time with their own sums, which runs twice as fast as one (the
+ * multiplies overlap); only the last few words are scalar. */
 VECTOR_CLONES
 static uint64_t hash_span(const unsigned char *d, uint64_t len, uint64_t a, uint64_t b)
 {
     uint64_t k = (a + 7) / 8, end = (b + 7) / 8, sum = 0;
-    for (; k < end && k % 4 != 0; k++)
-        sum += word_term(word_at(d, len, k), k);
-    vwords acc = { 0 };
+    /* whole vectors: words k..k + 3 all start before end and lie in d */
+    uint64_t vend = end * 8 <= len ? end : len / 8;
+    vwords acc = { 0 }, acc2 = { 0 };
     vwords key = (vwords){ k, k + 1, k + 2, k + 3 } * HASH_MUL + HASH_KEY;
     const vwords step = (vwords){ 0 } + 4 * HASH_MUL;
-    for (; k + 4 <= end && 8 * k + VBYTES <= len; k += 4) {
-        vwords w;
-        memcpy(&w, d + 8 * k, VBYTES);
-        vwords x = w ^ key;
-        vhalves h = (vhalves)x;
-        acc += x + (vwords)(h * __builtin_shufflevector(h, h, 1, 0, 3, 2, 5, 4, 7, 6));
+    for (; k + 8 <= vend; k += 8) {
+        VECTOR_TERMS(d, k, key, acc);
+        VECTOR_TERMS(d, k + 4, key + step, acc2);
+        key += step + step;
+    }
+    for (; k + 4 <= vend; k += 4) {
+        VECTOR_TERMS(d, k, key, acc);
         key += step;
     }
+    acc += acc2;
     sum += acc[0] + acc[1] + acc[2] + acc[3];
     for (; k < end; k++)
         sum += word_term(word_at(d, len, k), k);
