@@ -479,7 +479,7 @@ enum mb_status mailbox_send(struct mailbox *mb, size_t i, int64_t body_lines, st
     mlw_begin(&w, io);
     enum mb_status st;
     if (body_lines < 0) {
-        st = send_range(mb, &w, buf, m->content_off, m->content_len, NULL);
+        st = send_range(mb, &w, buf, m->content_off, msg_content_len(&mb->idx, i), NULL);
     } else {
         st = send_range(mb, &w, buf, m->content_off, m->header_len, NULL);
         if (!m->has_blank) {
@@ -491,7 +491,7 @@ enum mb_status mailbox_send(struct mailbox *mb, size_t i, int64_t body_lines, st
         uint64_t lines = (uint64_t)body_lines;
         if (st == MB_OK)
             st = send_range(mb, &w, buf, m->content_off + m->header_len,
-                            m->content_len - m->header_len, &lines);
+                            msg_content_len(&mb->idx, i) - m->header_len, &lines);
     }
     if (st == MB_OK)
         mlw_end(&w);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -580,11 +581,17 @@ static uint64_t scan_message(struct scan_state *st, uint64_t pos)
                  "of 4 GiB or more", (unsigned long long)pos);
         return 0;
     }
+    if (next - content_end > 2 || size >> 60) {     /* cannot happen, see above */
+        snprintf(st->err, st->errlen, "message at offset %llu: %llu separator bytes or "
+                 "size %llu out of range", (unsigned long long)pos,
+                 (unsigned long long)(next - content_end), (unsigned long long)size);
+        return 0;
+    }
     struct msg *m = &idx->msgs[idx->count++];
     memset(m, 0, sizeof *m);
     m->content_off = content_off;
     m->from_len = (uint32_t)(content_off - pos);
-    m->content_len = content_len;
+    m->sep_len = (unsigned)(next - content_end);   /* 0-2: scan_message's cases */
     m->header_len = (uint32_t)header_len;
     m->has_blank = h.blank_len != 0 && header_len == h.len;
     m->size = size;
@@ -731,6 +738,35 @@ static int join_parts(struct scan_part *parts, unsigned n, struct mbox_index *id
     return 1;
 }
 
+/* A scan thread's stack is ours, mapped for it and unmapped after it:
+ * glibc keeps the stacks of its own making for later threads, and their
+ * pages would stay with an idle session for as long as it lasts. */
+#define THREAD_STACK (256u * 1024)
+#define STACK_GUARD 4096u
+
+static int start_thread(pthread_t *thread, void **stack, struct scan_part *part)
+{
+    *stack = NULL;
+    void *map = mmap(NULL, THREAD_STACK, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (map == MAP_FAILED)
+        return 0;
+    pthread_attr_t attr;
+    int ok = mprotect(map, STACK_GUARD, PROT_NONE) == 0 && pthread_attr_init(&attr) == 0;
+    if (ok) {
+        ok = pthread_attr_setstack(&attr, (char *)map + STACK_GUARD,
+                                   THREAD_STACK - STACK_GUARD) == 0 &&
+             pthread_create(thread, &attr, scan_part_thread, part) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    if (!ok) {
+        munmap(map, THREAD_STACK);
+        return 0;
+    }
+    *stack = map;
+    return 1;
+}
+
 /* 1: idx built in parallel; 0: do it in one go; -1: failed (err set). */
 static int scan_parallel(const char *data, size_t len, unsigned flags, struct mbox_index *idx,
                          uint64_t *hash_sum, char *err, size_t errlen)
@@ -750,22 +786,18 @@ static int scan_parallel(const char *data, size_t len, unsigned flags, struct mb
         p->cut = len / n * t;
         p->stop = t + 1 < n ? len / n * (t + 1) : len;
     }
-    pthread_attr_t attr;
-    int have_attr = pthread_attr_init(&attr) == 0;
-    if (have_attr)
-        (void)pthread_attr_setstacksize(&attr, 256 * 1024);
+    void *stacks[MAX_PARTS] = { NULL };
     for (unsigned t = 1; t < n; t++)
-        started[t] = pthread_create(&threads[t], have_attr ? &attr : NULL, scan_part_thread,
-                                    &parts[t]) == 0;
+        started[t] = start_thread(&threads[t], &stacks[t], &parts[t]);
     scan_part_body(&parts[0]);     /* the caller's SIGBUS guard covers this one */
     for (unsigned t = 1; t < n; t++) {
         if (started[t])
             pthread_join(threads[t], NULL);
         else
             scan_part_thread(&parts[t]);
+        if (stacks[t])
+            munmap(stacks[t], THREAD_STACK);
     }
-    if (have_attr)
-        pthread_attr_destroy(&attr);
     int rc = 1;
     for (unsigned t = 0; t < n && rc == 1; t++) {
         if (parts[t].failed) {

@@ -23,16 +23,16 @@ static void check_index(const char *buf, size_t size, const struct mbox_index *i
         const struct msg *m = &idx->msgs[i];
         if (msg_from_off(m) < prev_end || msg_from_off(m) >= size || memcmp(buf + msg_from_off(m), "From ", 5) != 0)
             abort();
-        if (m->content_off <= msg_from_off(m) || m->content_off + m->content_len > size)
+        if (m->content_off <= msg_from_off(m) || m->content_off + msg_content_len(idx, i) > size)
             abort();
-        if (m->header_len > m->content_len || mbox_dup(idx, i) == 0)
+        if (m->header_len > msg_content_len(idx, i) || mbox_dup(idx, i) == 0)
             abort();
-        if (m->size != wire_size(buf + m->content_off, m->content_len))
+        if (m->size != wire_size(buf + m->content_off, msg_content_len(idx, i)))
             abort();
         uint64_t next = i + 1 < idx->count ? msg_from_off(&idx->msgs[i + 1]) : size;
-        if (m->content_off + m->content_len > next)
+        if (m->content_off + msg_content_len(idx, i) > next)
             abort();
-        prev_end = m->content_off + m->content_len;
+        prev_end = m->content_off + msg_content_len(idx, i);
     }
 }
 
@@ -48,7 +48,7 @@ static void check_against_reference(const char *buf, size_t size, const struct m
         const struct ref_msg *w = &want.msgs[i];
         const struct msg *g = &idx->msgs[i];
         if (w->from_off != msg_from_off(g) || w->content_off != g->content_off ||
-            w->content_len != g->content_len || w->header_len != g->header_len ||
+            w->content_len != msg_content_len(idx, i) || w->header_len != g->header_len ||
             w->size != g->size || w->has_blank != g->has_blank || w->dup != mbox_dup(idx, i) ||
             memcmp(w->uid, g->uid, sizeof w->uid) != 0)
             abort();
@@ -78,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 mlw_begin(&w, &io);
                 uint64_t lines = 3;
                 const struct msg *m = &idx.msgs[i];
-                mlw_data(&w, buf + m->content_off, (size_t)m->content_len, i % 2 ? &lines : NULL);
+                mlw_data(&w, buf + m->content_off, (size_t)msg_content_len(&idx, i), i % 2 ? &lines : NULL);
                 mlw_end(&w);
             }
             netio_flush(&io);

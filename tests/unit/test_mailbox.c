@@ -245,7 +245,7 @@ TEST(open_scans_and_releases_locks)
         CHECK_EQ(msg_from_off(&mb.idx.msgs[2]), sizeof M1 - 1 + sizeof M2 - 1);
         for (size_t i = 0; i < 3; i++)
             CHECK_EQ(mb.idx.msgs[i].size,
-                     wire_size(f.p + mb.idx.msgs[i].content_off, mb.idx.msgs[i].content_len));
+                     wire_size(f.p + mb.idx.msgs[i].content_off, msg_content_len(&mb.idx, i)));
     }
     /* locks are held only while scanning */
     CHECK_NO_LOCKS(spool);
@@ -870,7 +870,7 @@ TEST(retr_and_top_bytes)
         char *got = send_msg(&mb, i, -1, &len, &st);
         const char *c = f.p + mb.idx.msgs[i].content_off;
         size_t stuffed = 0;
-        for (size_t k = 0; k < mb.idx.msgs[i].content_len; k++)
+        for (size_t k = 0; k < msg_content_len(&mb.idx, i); k++)
             stuffed += c[k] == '.' && (k == 0 || c[k - 1] == '\n');
         CHECK(got != NULL);
         CHECK_EQ(mb.idx.msgs[i].size + stuffed + 3, len);

@@ -49,10 +49,10 @@ static void check_msg(const char *data, size_t len, const struct mbox_index *idx
     }
     const struct msg *m = &idx->msgs[i];
     int ok = msg_from_off(m) == w->from_off && m->content_off == w->content_off &&
-             m->content_len == w->content_len && m->header_len == w->header_len &&
+             msg_content_len(idx, i) == w->content_len && m->header_len == w->header_len &&
              m->has_blank == w->has_blank && !m->deleted;
-    uint64_t ws = m->content_off + m->content_len <= len
-                      ? wire_size(data + m->content_off, (size_t)m->content_len) : 0;
+    uint64_t ws = m->content_off + msg_content_len(idx, i) <= len
+                      ? wire_size(data + m->content_off, (size_t)msg_content_len(idx, i)) : 0;
     if (m->size != ws)
         ok = 0;
     if (!ok) {
@@ -62,7 +62,7 @@ static void check_msg(const char *data, size_t len, const struct mbox_index *idx
                "(got/want)\n",
                __FILE__, line, tl_current, i, (unsigned long long)msg_from_off(m), w->from_off,
                (unsigned long long)m->content_off, w->content_off,
-               (unsigned long long)m->content_len, w->content_len,
+               (unsigned long long)msg_content_len(idx, i), w->content_len,
                (unsigned long long)m->header_len, w->header_len, m->has_blank, w->has_blank,
                (unsigned long long)m->size, (unsigned long long)ws);
     }
@@ -71,10 +71,10 @@ static void check_msg(const char *data, size_t len, const struct mbox_index *idx
     do { struct want w_ = __VA_ARGS__; check_msg((data), (len), (idx), (i), &w_, __LINE__); } while (0)
 
 /* The content of message i. */
-#define CONTENT(data, idx, i) ((data) + (idx).msgs[i].content_off), ((size_t)(idx).msgs[i].content_len)
+#define CONTENT(data, idx, i) ((data) + (idx).msgs[i].content_off), ((size_t)msg_content_len(&(idx), i))
 #define CHECK_CONTENT(data, idx, i, want, want_len)                                   \
     tl_check_mem(__FILE__, __LINE__, (data) + (idx).msgs[i].content_off,             \
-                 (size_t)(idx).msgs[i].content_len, (want), (want_len))
+                 (size_t)msg_content_len(&(idx), i), (want), (want_len))
 
 /* Every message: size is the wire size of its content, spans are ordered. */
 static void check_invariants(const char *data, size_t len, const struct mbox_index *idx, int line)
@@ -83,16 +83,16 @@ static void check_invariants(const char *data, size_t len, const struct mbox_ind
     for (size_t i = 0; i < idx->count; i++) {
         const struct msg *m = &idx->msgs[i];
         int ok = msg_from_off(m) >= prev_end && m->content_off > msg_from_off(m) &&
-                 m->content_off + m->content_len <= len && m->header_len <= m->content_len &&
+                 m->content_off + msg_content_len(idx, i) <= len && m->header_len <= msg_content_len(idx, i) &&
                  memcmp(data + msg_from_off(m), "From ", 5) == 0 &&
-                 m->size == wire_size(data + m->content_off, (size_t)m->content_len) &&
+                 m->size == wire_size(data + m->content_off, (size_t)msg_content_len(idx, i)) &&
                  mbox_dup(idx, i) >= 1;
         if (!ok) {
             tl_current_failed = 1;
             printf("  %s:%d: %s: invariants broken for message %zu\n", __FILE__, line, tl_current,
                    i);
         }
-        prev_end = m->content_off + m->content_len;
+        prev_end = m->content_off + msg_content_len(idx, i);
     }
     if (idx->scanned_size != len) {
         tl_current_failed = 1;
@@ -189,7 +189,7 @@ TEST(from_without_blank_line_before_does_not_split)
     struct mbox_index idx = { 0 };
     CHECK_EQ(scan(d, len, &idx), 0);
     CHECK_EQ(idx.count, 1);
-    CHECK_EQ(idx.msgs[0].content_len, len - strlen(FROM1));
+    CHECK_EQ(msg_content_len(&idx, 0), len - strlen(FROM1));
     mbox_index_free(&idx);
 
     /* CRLF variant */
@@ -266,7 +266,7 @@ TEST(last_message_without_final_newline)
     const char *f = "From a";
     CHECK_EQ(scan(f, strlen(f), &idx), 0);
     CHECK_EQ(idx.count, 1);
-    CHECK_EQ(idx.msgs[0].content_len, 0);
+    CHECK_EQ(msg_content_len(&idx, 0), 0);
     CHECK_EQ(idx.msgs[0].size, 0);
     mbox_index_free(&idx);
 }
@@ -282,7 +282,7 @@ TEST(trailing_blank_separator_is_stripped)
     /* only one blank line is a separator; a second one is content */
     const char *d2 = FROM1 "Subject: x\n\nbody\n\n\n";
     CHECK_EQ(scan(d2, strlen(d2), &idx), 0);
-    CHECK_EQ(idx.msgs[0].content_len, strlen(d2) - co - 1);
+    CHECK_EQ(msg_content_len(&idx, 0), strlen(d2) - co - 1);
     /* CRLF */
     const char *d3 = "From a\r\nSubject: x\r\n\r\nbody\r\n\r\n";
     CHECK_EQ(scan(d3, strlen(d3), &idx), 0);
@@ -437,11 +437,11 @@ TEST(content_length_that_fits_keeps_from_lines_in_body)
     snprintf(e, sizeof e, FROM1 "Content-Length: %zu\n\n%s", strlen(body), body);
     CHECK_EQ(scan(e, strlen(e), &idx), 0);
     CHECK_EQ(idx.count, 1);
-    CHECK_EQ(idx.msgs[0].content_len, strlen(e) - co);
+    CHECK_EQ(msg_content_len(&idx, 0), strlen(e) - co);
     snprintf(e, sizeof e, FROM1 "Content-Length: %zu\n\n%s\n", strlen(body), body);
     CHECK_EQ(scan(e, strlen(e), &idx), 0);
     CHECK_EQ(idx.count, 1);
-    CHECK_EQ(idx.msgs[0].content_len, strlen(e) - co - 1);
+    CHECK_EQ(msg_content_len(&idx, 0), strlen(e) - co - 1);
     /* CRLF spool: Content-Length counts the CRs */
     const char *cbody = "l1\r\n\r\nFrom x\r\n";
     snprintf(e, sizeof e, "From a\r\nContent-Length: %zu\r\n\r\n%s\r\nFrom b\r\n\r\nz\r\n",
@@ -490,7 +490,7 @@ TEST(content_length_landing_on_from_without_blank_line)
     CHECK_EQ(idx.count, 2);
     if (idx.count == 2) {
         const struct msg *m = &idx.msgs[0];
-        CHECK_MEM(d + m->content_off + m->header_len, m->content_len - m->header_len, body,
+        CHECK_MEM(d + m->content_off + m->header_len, msg_content_len(&idx, 0) - m->header_len, body,
                   strlen(body));
         CHECK(memcmp(d + msg_from_off(&idx.msgs[1]), FROM2, strlen(FROM2)) == 0);
     }

@@ -136,7 +136,7 @@ static int same_index(const char *data, size_t len, unsigned flags)
             }
             mbox_uidl_text(&got, i, tg);
             same = w->from_off == msg_from_off(g) && w->content_off == g->content_off &&
-                   w->content_len == g->content_len && w->header_len == g->header_len &&
+                   w->content_len == msg_content_len(&got, i) && w->header_len == g->header_len &&
                    w->size == g->size && w->has_blank == g->has_blank && strcmp(tw, tg) == 0;
             if (!same)
                 printf("  message %zu of %zu differs (from_off %llu)\n", i, got.count,
