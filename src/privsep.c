@@ -248,6 +248,13 @@ pid_t privsep_start_keeper(const struct config *cfg, const struct privsep_ids *i
         signal(SIGCHLD, SIG_DFL);
         if (setpgid(0, 0) != 0)
             log_errno("keeper: setpgid");
+        /* It holds a descriptor per session: as many as the hard limit
+         * allows, not the soft one (1024 under systemd). */
+        struct rlimit nofile;
+        if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+            nofile.rlim_cur = nofile.rlim_max;
+            (void)setrlimit(RLIMIT_NOFILE, &nofile);
+        }
         proctitle_set("keeper");
         if (drop_keeper(cfg, ids) != 0)
             _exit(1);
