@@ -438,6 +438,39 @@ class PrivilegeSeparation(ProcessCase):
         self.assertEqual(self.env.read_spool(acct), spool.without([2]))
         self.assertIn("the keeper (pid", log_text(self.daemon))
 
+    def test_keeper_replaced_at_sighup_drains_its_sessions(self):
+        """SIGHUP starts a fresh keeper; the old one serves the session
+        bound to it through its UPDATE, then exits."""
+        old = wait_for(self.keeper_pids, 5)
+        self.assertTrue(old, describe(descendants(self.daemon.proc.pid)))
+        spool = fixtures.simple(3)
+        acct = self.new_mailbox(spool)
+        c = self.connect()
+        self.login(acct, client=c)
+        self.ok(c, "DELE 2")
+        self.daemon.proc.send_signal(signal.SIGHUP)
+        new = wait_for(lambda: [p for p in self.keeper_pids()
+                                if p not in old], 5)
+        self.assertTrue(new, "no new keeper after SIGHUP:\n" +
+                        describe(descendants(self.daemon.proc.pid)))
+        self.assertFalse(zombie_or_gone(old[0]),
+                         "the old keeper left a session without its locks")
+        self.quit(c)                     # UPDATE through the old keeper
+        self.assertEqual(self.env.read_spool(acct), spool.without([2]))
+        self.assertFalse(os.path.exists(str(self.env.spool_path(acct)) +
+                                        ".lock"), "dotlock left behind")
+        self.assertTrue(wait_for(lambda: zombie_or_gone(old[0]), 5),
+                        "the old keeper outlived its last session")
+        # and the next session is served by the new one
+        spool2 = fixtures.simple(2)
+        acct2 = self.new_mailbox(spool2)
+        c2 = self.connect()
+        self.login(acct2, client=c2)
+        self.ok(c2, "DELE 1")
+        self.quit(c2)
+        self.assertEqual(self.env.read_spool(acct2), spool2.without([1]))
+        self.assertEqual(self.keeper_pids(), new)
+
     def test_master_and_idle_worker_titles(self):
         master = self.daemon.proc.pid
         self.assertEqual(title(master), "mboxpop3d: master")
