@@ -71,16 +71,8 @@ do_install() {
     fi
 }
 
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-wait_greeting() { # PORT
-    local i l
-    for i in $(seq 100); do
-        l=$(timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && head -c 3 <&3" 2>/dev/null)
-        [ "$l" = "+OK" ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
+# shellcheck source=bench/pop3wait.sh
+. "$top/bench/pop3wait.sh"
 # The recorded PID if that process is still the one we started.
 alive() { # NAME COMMAND-SUBSTRING
     local f=$RUN/$1.pid p

@@ -281,16 +281,8 @@ run_target() { # NAME ADDR ROOT_PID
 
 # ---- the daemon ----------------------------------------------------------
 DPID=
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-wait_greeting() { # PORT: up to 10 s for +OK
-    local i l
-    for i in $(seq 100); do
-        l=$(timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && head -c 3 <&3" 2>/dev/null)
-        [ "$l" = "+OK" ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
+# shellcheck source=bench/pop3wait.sh
+. "$bench/pop3wait.sh"
 
 start_daemon() {
     port_busy "$PORT" && die "127.0.0.1:$PORT is in use (choose another with BENCH_PORT=...)"
