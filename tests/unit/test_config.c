@@ -430,11 +430,8 @@ TEST(setting_names_are_documented)
 
 int main(void)
 {
-    strcpy(tmpdir, "/tmp/mboxpop3d-test-config.XXXXXX");
-    if (mkdtemp(tmpdir) == NULL) {
-        perror("mkdtemp");
+    if (tl_make_tmpdir(tmpdir, "config") != 0)
         return 1;
-    }
     RUN(defaults);
     RUN(load_every_setting);
     RUN(load_applies_on_top_of_current_values);
@@ -448,9 +445,6 @@ int main(void)
     RUN(setting_names_enumerate_all);
     RUN(uidl_source_setting);
     RUN(setting_names_are_documented);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        printf("  could not remove %s\n", tmpdir);
+    tl_remove_tmpdir(tmpdir);
     return test_report();
 }

@@ -242,11 +242,8 @@ TEST(requests_after_the_keeper_died_fail)
 
 int main(void)
 {
-    strcpy(tmpdir, "/tmp/mboxpop3d-test-keeper.XXXXXX");
-    if (mkdtemp(tmpdir) == NULL) {
-        perror("mkdtemp");
+    if (tl_make_tmpdir(tmpdir, "keeper") != 0)
         return 1;
-    }
     signal(SIGPIPE, SIG_IGN);
     alarm(120);
     RUN(dotlock_made_and_removed_through_a_channel);
@@ -256,9 +253,6 @@ int main(void)
     RUN(malformed_binds_ignored);
     RUN(keeper_ends_after_its_last_channel);
     RUN(requests_after_the_keeper_died_fail);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        printf("  could not remove %s\n", tmpdir);
+    tl_remove_tmpdir(tmpdir);
     return test_report();
 }

@@ -622,11 +622,8 @@ TEST(locker_dotlock_permission_denied_is_not_busy)
 
 int main(void)
 {
-    strcpy(tmpdir, "/tmp/mboxpop3d-test-lock.XXXXXX");
-    if (mkdtemp(tmpdir) == NULL) {
-        perror("mkdtemp");
+    if (tl_make_tmpdir(tmpdir, "lock") != 0)
         return 1;
-    }
     chmod(tmpdir, 0755);
     srand(1);
     RUN(dotlock_create_and_remove);
@@ -646,9 +643,6 @@ int main(void)
     RUN(locker_uses_dotlock_callback);
     RUN(locker_real_error_is_not_busy);
     RUN(locker_dotlock_permission_denied_is_not_busy);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        printf("  could not remove %s\n", tmpdir);
+    tl_remove_tmpdir(tmpdir);
     return test_report();
 }

@@ -986,11 +986,8 @@ TEST(retr_large_message_across_chunks)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    strcpy(tmpdir, "/tmp/mboxpop3d-test-mailbox.XXXXXX");
-    if (mkdtemp(tmpdir) == NULL) {
-        perror("mkdtemp");
+    if (tl_make_tmpdir(tmpdir, "mailbox") != 0)
         return 1;
-    }
     RUN(missing_file_is_empty_mailbox);
     RUN(empty_file_is_empty_mailbox);
     RUN(open_scans_and_releases_locks);
@@ -1020,9 +1017,6 @@ int main(void)
     RUN(retr_and_top_headers_only_unterminated);
     RUN(retr_crlf_spool_is_not_doubled);
     RUN(retr_large_message_across_chunks);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        printf("  could not remove %s\n", tmpdir);
+    tl_remove_tmpdir(tmpdir);
     return test_report();
 }

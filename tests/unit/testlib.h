@@ -13,6 +13,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int tl_passed, tl_failed, tl_skipped, tl_current_failed, tl_current_skipped;
@@ -89,6 +90,25 @@ static inline void tl_check_mem(const char *file, int line, const void *got, siz
     printf("\"\n    want: \"");
     tl_print_escaped(want, want_len);
     printf("\"\n");
+}
+
+/* A fresh directory for a test program's files: dir (64 bytes) gets
+ * /tmp/mboxpop3d-test-NAME.XXXXXX made; 0, or -1 (said why). */
+static inline int tl_make_tmpdir(char dir[64], const char *name)
+{
+    snprintf(dir, 64, "/tmp/mboxpop3d-test-%s.XXXXXX", name);
+    if (mkdtemp(dir) != NULL)
+        return 0;
+    perror("mkdtemp");
+    return -1;
+}
+
+static inline void tl_remove_tmpdir(const char *dir)
+{
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        printf("  could not remove %s\n", dir);
 }
 
 static inline int test_report(void)
