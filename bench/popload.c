@@ -24,6 +24,13 @@
  *            times the DELEs, QUIT to +OK, and QUIT to the close.
  *   fsyncref writes -b bytes to a new file in --dir and fsyncs it.
  *   cryptref crypt(3) hashes/s with --setting on 1 thread and on all cores.
+ *   procref  the cost of a process: fork, _exit and waitpid in a loop on
+ *            all cores (--threads) for -t seconds or -n processes; with the
+ *            crypt figure it bounds what a login that needs processes can
+ *            reach on this machine.
+ *   passref  one pass over --mbox FILE as the scan makes it: map it, read
+ *            every word with one thread per core (--threads) on its share,
+ *            unmap it.  The floor of an open; no scan can read less.
  *   idle     opens -n sessions (accounts -f .. -f+n-1), holds them, and
  *            measures the PSS/RSS of the process tree of -P PID before and
  *            during; also the processes that hold the sessions' sockets.
@@ -46,6 +53,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -1076,6 +1085,125 @@ static int mode_cryptref(void)
     return atomic_load(&C.bad) ? 1 : 0;
 }
 
+/* ---------------------------------------------------------------- procref */
+
+static struct {
+    atomic_long count;
+    double deadline;
+    atomic_int bad;
+} P;
+
+static void *proc_thread(void *arg)
+{
+    (void)arg;
+    while (now() < P.deadline) {
+        if (atomic_fetch_add(&P.count, 1) >= opt.count) {
+            atomic_fetch_sub(&P.count, 1);
+            break;
+        }
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(0);
+        int status;
+        if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) {
+            atomic_store(&P.bad, 1);
+            break;
+        }
+    }
+    return NULL;
+}
+
+static double cpu_secs(int who)
+{
+    struct rusage ru;
+    if (getrusage(who, &ru) != 0)
+        return 0;
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* Processes/s on all cores, and the CPU one costs (parent's and child's). */
+static int mode_procref(void)
+{
+    int nt = opt.threads > 0 ? opt.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    nt = nt < 1 ? 1 : nt > MAX_CLIENTS ? MAX_CLIENTS : nt;
+    pthread_t tid[MAX_CLIENTS];
+    double cpu0 = cpu_secs(RUSAGE_SELF) + cpu_secs(RUSAGE_CHILDREN), t0 = now();
+    P.deadline = t0 + opt.secs;
+    for (int i = 0; i < nt; i++)
+        if (pthread_create(&tid[i], NULL, proc_thread, NULL) != 0)
+            die("pthread_create failed");
+    for (int i = 0; i < nt; i++)
+        pthread_join(tid[i], NULL);
+    double el = now() - t0;
+    double cpu = cpu_secs(RUSAGE_SELF) + cpu_secs(RUSAGE_CHILDREN) - cpu0;
+    long n = atomic_load(&P.count);
+    printf("RESULT mode=procref ok=%d threads=%d procs=%ld per_s=%.1f cpu_us=%.1f\n",
+           !atomic_load(&P.bad) && n > 0, nt, n, el > 0 ? n / el : 0, n ? cpu * 1e6 / n : 0);
+    return atomic_load(&P.bad) ? 1 : 0;
+}
+
+/* ---------------------------------------------------------------- passref */
+
+struct pass_share {
+    const unsigned char *from;
+    size_t len;
+    uint64_t sum;
+};
+
+static void *pass_thread(void *arg)
+{
+    struct pass_share *s = arg;
+    uint64_t sum = 0, w;
+    size_t i = 0;
+    for (; i + 8 <= s->len; i += 8) {
+        memcpy(&w, s->from + i, 8);
+        sum ^= w;
+    }
+    for (; i < s->len; i++)
+        sum ^= s->from[i];
+    s->sum = sum;
+    return NULL;
+}
+
+static int mode_passref(void)
+{
+    if (!opt.mbox)
+        die("passref needs --mbox");
+    int nt = opt.threads > 0 ? opt.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    nt = nt < 1 ? 1 : nt > 64 ? 64 : nt;
+    double t0 = now();
+    int fd = open(opt.mbox, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || st.st_size == 0)
+        die("%s: %s", opt.mbox, fd < 0 ? strerror(errno) : "empty or unreadable");
+    size_t len = (size_t)st.st_size;
+    unsigned char *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED)
+        die("mmap %s: %s", opt.mbox, strerror(errno));
+    close(fd);
+    pthread_t tid[64];
+    struct pass_share share[64];
+    size_t per = len / (size_t)nt / 4096 * 4096, at = 0;
+    for (int i = 0; i < nt; i++) {
+        share[i].from = map + at;
+        share[i].len = i == nt - 1 ? len - at : per;
+        at += share[i].len;
+        if (pthread_create(&tid[i], NULL, pass_thread, &share[i]) != 0)
+            die("pthread_create failed");
+    }
+    uint64_t sum = 0;
+    for (int i = 0; i < nt; i++) {
+        pthread_join(tid[i], NULL);
+        sum ^= share[i].sum;
+    }
+    munmap(map, len);
+    double ms = (now() - t0) * 1000;
+    printf("RESULT mode=passref ok=1 threads=%d bytes=%zu ms=%.2f gb_s=%.2f check=%llx\n", nt,
+           len, ms, len / ms / 1e6, (unsigned long long)(sum & 0xff));
+    return 0;
+}
+
 /* ------------------------------------------------------------------- idle */
 
 struct proc {
@@ -1366,7 +1494,7 @@ static int mode_idle(void)
 static void usage(void)
 {
     fputs("usage: popload MODE [ADDRESS:PORT] [options]\n"
-          "modes: login open retr loopref dele fsyncref cryptref idle\n"
+          "modes: login open retr loopref dele fsyncref cryptref procref passref idle\n"
           "  -c N        clients (login)                    -t SECS  time limit (10)\n"
           "  -n N        count limit: logins, sessions (idle), hashes\n"
           "  -u FMT      user name format (mpbench%02d)     -w FMT   password format\n"
@@ -1375,8 +1503,9 @@ static void usage(void)
           "  --list --uidl    also LIST / UIDL (open, idle) -P PID   server root (idle)\n"
           "  --settle S  wait before measuring (idle, 0.5)  --hold S keep sessions open\n"
           "  --dir D     directory (fsyncref)               -b N     bytes (fsyncref, loopref)\n"
-          "  --mbox F    message file (loopref)             --setting S  crypt setting\n"
-          "  --threads N (cryptref; default: cores)         --timeout S  per wait (60)\n",
+          "  --mbox F    message file (loopref, passref)    --setting S  crypt setting\n"
+          "  --threads N (cryptref, procref, passref; default: cores)\n"
+          "  --timeout S  per wait (60)\n",
           stderr);
     exit(2);
 }
@@ -1460,7 +1589,8 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     const char *m = opt.mode;
-    int needs_addr = strcmp(m, "loopref") && strcmp(m, "fsyncref") && strcmp(m, "cryptref");
+    int needs_addr = strcmp(m, "loopref") && strcmp(m, "fsyncref") && strcmp(m, "cryptref") &&
+                     strcmp(m, "procref") && strcmp(m, "passref");
     if (needs_addr && !opt.have_addr)
         die("mode %s needs ADDRESS:PORT (127.0.0.0/8 or [::1])", m);
     if (!strcmp(m, "login"))
@@ -1477,6 +1607,10 @@ int main(int argc, char **argv)
         return mode_fsyncref();
     if (!strcmp(m, "cryptref"))
         return mode_cryptref();
+    if (!strcmp(m, "procref"))
+        return mode_procref();
+    if (!strcmp(m, "passref"))
+        return mode_passref();
     if (!strcmp(m, "idle"))
         return mode_idle();
     usage();

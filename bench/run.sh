@@ -1,7 +1,8 @@
 #!/bin/bash
 # bench/run.sh - what `make bench` runs: mboxpop3d measured against the
-# targets of issue #6, with the references (loopback TCP, fsync, crypt)
-# measured in the same run, and optionally Dovecot and popa3d beside it.
+# targets of issue #6, with the references (loopback TCP, fsync, crypt,
+# the cost of a process, one bare pass over the big spool) measured in the
+# same run, and optionally Dovecot and popa3d beside it.
 #
 #   sudo make bench                  # full run, BENCH_RUNS=3 (about 3 min on 2 cores)
 #   sudo make bench QUICK=1          # smoke run: small corpora, 1 run
@@ -20,7 +21,7 @@
 # Scenarios (each repeated BENCH_RUNS times; min/median/max in the report):
 #   a  logins/s and latency, 16 and 64 clients, 10-message spools
 #   b  open of the big spool (1 GB, 100,000 messages) to STAT's answer;
-#      LIST and UIDL of every message
+#      LIST and UIDL of every message; one bare pass over the same file
 #   c  RETR of one 100 MB message against the loopback reference; RETR of
 #      every message of the big spool one by one
 #   d  DELE 1 + QUIT and DELE all + QUIT on the big spool, the fsync
@@ -207,6 +208,8 @@ run_target() { # NAME ADDR ROOT_PID
     for r in $(seq "$RUNS"); do
         reset_spool mpbench01 "$C_BIG"
         record "$T" b open "$r" -- open "$A" -f 1 --list --uidl -t 300
+        # the floor of the open: one bare pass over the same file
+        record "$T" b passref "$r" -- passref --mbox /var/mail/mpbench01
     done
 
     say "-- c) RETR: one $((ONE_BYTES / 1000000)) MB message vs the loopback reference; every message of the big spool"
@@ -349,6 +352,7 @@ main() {
     say "" "== references"
     for r in $(seq "$RUNS"); do
         record ref ref cryptref "$r" -- cryptref -t 2
+        record ref ref procref "$r" -- procref -t 2
     done
 
     start_daemon
