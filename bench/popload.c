@@ -1037,17 +1037,47 @@ static struct {
     atomic_int bad;
 } C;
 
+/* The reference modes' loops: one more turn, unless the deadline has
+ * passed or count has reached the count limit (-n). */
+static int another_turn(atomic_long *count, double deadline)
+{
+    if (now() >= deadline)
+        return 0;
+    if (atomic_fetch_add(count, 1) >= opt.count) {
+        atomic_fetch_sub(count, 1);
+        return 0;
+    }
+    return 1;
+}
+
+/* --threads, or one thread per core, at most max. */
+static int threads_wanted(int max)
+{
+    int nt = opt.threads > 0 ? opt.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    return nt < 1 ? 1 : nt > max ? max : nt;
+}
+
+/* Runs fn(arg[i]) on nt threads (arg may be NULL); returns the seconds
+ * from the first start to the last join. */
+static double run_threads(int nt, void *(*fn)(void *), void *arg, size_t arg_size)
+{
+    pthread_t tid[MAX_CLIENTS];
+    double t0 = now();
+    for (int i = 0; i < nt; i++)
+        if (pthread_create(&tid[i], NULL, fn, arg ? (char *)arg + i * arg_size : NULL) != 0)
+            die("pthread_create failed");
+    for (int i = 0; i < nt; i++)
+        pthread_join(tid[i], NULL);
+    return now() - t0;
+}
+
 static void *crypt_thread(void *arg)
 {
     (void)arg;
     struct crypt_data *d = calloc(1, sizeof *d);
     if (!d)
         die("out of memory");
-    while (now() < C.deadline) {
-        if (atomic_fetch_add(&C.count, 1) >= opt.count) {
-            atomic_fetch_sub(&C.count, 1);
-            break;
-        }
+    while (another_turn(&C.count, C.deadline)) {
         const char *h = crypt_r("mpb-00-Secret", opt.setting, d);
         if (!h || h[0] == '*')
             atomic_store(&C.bad, 1);
@@ -1058,26 +1088,15 @@ static void *crypt_thread(void *arg)
 
 static double crypt_run(int nt)
 {
-    pthread_t tid[MAX_CLIENTS];
     atomic_store(&C.count, 0);
-    double t0 = now();
-    C.deadline = t0 + opt.secs;
-    for (int i = 0; i < nt; i++)
-        if (pthread_create(&tid[i], NULL, crypt_thread, NULL) != 0)
-            die("pthread_create failed");
-    for (int i = 0; i < nt; i++)
-        pthread_join(tid[i], NULL);
-    double el = now() - t0;
+    C.deadline = now() + opt.secs;
+    double el = run_threads(nt, crypt_thread, NULL, 0);
     return el > 0 ? atomic_load(&C.count) / el : 0;
 }
 
 static int mode_cryptref(void)
 {
-    int nt = opt.threads > 0 ? opt.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (nt < 1)
-        nt = 1;
-    if (nt > MAX_CLIENTS)
-        nt = MAX_CLIENTS;
+    int nt = threads_wanted(MAX_CLIENTS);
     double one = crypt_run(1);
     double all = crypt_run(nt);
     printf("RESULT mode=cryptref ok=%d threads=%d hps_1=%.1f hps_all=%.1f ms_per_hash=%.3f\n",
@@ -1096,11 +1115,7 @@ static struct {
 static void *proc_thread(void *arg)
 {
     (void)arg;
-    while (now() < P.deadline) {
-        if (atomic_fetch_add(&P.count, 1) >= opt.count) {
-            atomic_fetch_sub(&P.count, 1);
-            break;
-        }
+    while (another_turn(&P.count, P.deadline)) {
         pid_t pid = fork();
         if (pid == 0)
             _exit(0);
@@ -1125,17 +1140,10 @@ static double cpu_secs(int who)
 /* Processes/s on all cores, and the CPU one costs (parent's and child's). */
 static int mode_procref(void)
 {
-    int nt = opt.threads > 0 ? opt.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    nt = nt < 1 ? 1 : nt > MAX_CLIENTS ? MAX_CLIENTS : nt;
-    pthread_t tid[MAX_CLIENTS];
-    double cpu0 = cpu_secs(RUSAGE_SELF) + cpu_secs(RUSAGE_CHILDREN), t0 = now();
-    P.deadline = t0 + opt.secs;
-    for (int i = 0; i < nt; i++)
-        if (pthread_create(&tid[i], NULL, proc_thread, NULL) != 0)
-            die("pthread_create failed");
-    for (int i = 0; i < nt; i++)
-        pthread_join(tid[i], NULL);
-    double el = now() - t0;
+    int nt = threads_wanted(MAX_CLIENTS);
+    double cpu0 = cpu_secs(RUSAGE_SELF) + cpu_secs(RUSAGE_CHILDREN);
+    P.deadline = now() + opt.secs;
+    double el = run_threads(nt, proc_thread, NULL, 0);
     double cpu = cpu_secs(RUSAGE_SELF) + cpu_secs(RUSAGE_CHILDREN) - cpu0;
     long n = atomic_load(&P.count);
     printf("RESULT mode=procref ok=%d threads=%d procs=%ld per_s=%.1f cpu_us=%.1f\n",
@@ -1170,8 +1178,7 @@ static int mode_passref(void)
 {
     if (!opt.mbox)
         die("passref needs --mbox");
-    int nt = opt.threads > 0 ? opt.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    nt = nt < 1 ? 1 : nt > 64 ? 64 : nt;
+    int nt = threads_wanted(64);
     double t0 = now();
     int fd = open(opt.mbox, O_RDONLY | O_CLOEXEC);
     struct stat st;
@@ -1182,21 +1189,17 @@ static int mode_passref(void)
     if (map == MAP_FAILED)
         die("mmap %s: %s", opt.mbox, strerror(errno));
     close(fd);
-    pthread_t tid[64];
     struct pass_share share[64];
     size_t per = len / (size_t)nt / 4096 * 4096, at = 0;
     for (int i = 0; i < nt; i++) {
         share[i].from = map + at;
         share[i].len = i == nt - 1 ? len - at : per;
         at += share[i].len;
-        if (pthread_create(&tid[i], NULL, pass_thread, &share[i]) != 0)
-            die("pthread_create failed");
     }
+    run_threads(nt, pass_thread, share, sizeof share[0]);
     uint64_t sum = 0;
-    for (int i = 0; i < nt; i++) {
-        pthread_join(tid[i], NULL);
+    for (int i = 0; i < nt; i++)
         sum ^= share[i].sum;
-    }
     munmap(map, len);
     double ms = (now() - t0) * 1000;
     printf("RESULT mode=passref ok=1 threads=%d bytes=%zu ms=%.2f gb_s=%.2f check=%llx\n", nt,
