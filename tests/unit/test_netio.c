@@ -589,6 +589,128 @@ TEST(mlw_chunk_splits)
     pair_close(&p);
 }
 
+/* RFC 1939 section 3 as a model of the multi-line writer: every line end
+ * is CR LF (a CR already before the LF is kept), a line that begins with
+ * '.' gets another, an unterminated last line is ended, then ".\r\n". */
+static size_t mlw_model(const char *in, size_t len, char *out)
+{
+    size_t o = 0;
+    int line_start = 1;
+    for (size_t i = 0; i < len; i++) {
+        if (line_start && in[i] == '.')
+            out[o++] = '.';
+        if (in[i] == '\n' && !(i > 0 && in[i - 1] == '\r'))
+            out[o++] = '\r';
+        out[o++] = in[i];
+        line_start = in[i] == '\n';
+    }
+    if (!line_start) {
+        out[o++] = '\r';
+        out[o++] = '\n';
+    }
+    memcpy(out + o, ".\r\n", 3);
+    return o + 3;
+}
+
+static uint64_t mlw_rand_state = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t mlw_rand(void)
+{
+    mlw_rand_state ^= mlw_rand_state << 13;
+    mlw_rand_state ^= mlw_rand_state >> 7;
+    mlw_rand_state ^= mlw_rand_state << 17;
+    return mlw_rand_state;
+}
+
+/* Mail-like text: lines of 0 to 3 * line_max bytes, some starting with
+ * '.', some ending in CR LF, a few bare CRs; line_max 0 gives runs of
+ * the rarer bytes alone. */
+static void mlw_random_text(char *buf, size_t len, unsigned line_max)
+{
+    static const char rare[] = ".\r\n";
+    size_t i = 0;
+    while (i < len) {
+        if (line_max == 0) {
+            buf[i++] = rare[mlw_rand() % 3];
+            continue;
+        }
+        size_t n = mlw_rand() % (3 * line_max + 1);
+        if (mlw_rand() % 4 == 0 && i < len)
+            buf[i++] = '.';
+        for (size_t k = 0; k < n && i < len; k++)
+            buf[i++] = mlw_rand() % 50 == 0 ? '\r' : (char)('a' + mlw_rand() % 26);
+        if (mlw_rand() % 3 == 0 && i < len)
+            buf[i++] = '\r';
+        if (i < len)
+            buf[i++] = '\n';
+    }
+}
+
+/* RETR (no line limit) and TOP with a limit above the line count both
+ * give the model's bytes, for text cut into chunks anywhere. */
+TEST(mlw_matches_the_model_on_random_text)
+{
+    struct pair p;
+    if (pair_open(&p, 5) != 0)
+        SKIP("socketpair");
+    enum { MAX_IN = 3000 };
+    static char in[MAX_IN], want[3 * MAX_IN + 8];
+    static const unsigned line_max[] = { 0, 2, 20, 80, 400 };
+    for (int round = 0; round < 400; round++) {
+        size_t len = mlw_rand() % MAX_IN;
+        mlw_random_text(in, len, line_max[round % 5]);
+        size_t wn = mlw_model(in, len, want);
+        size_t chunks[8];
+        size_t nchunks = round % 3 == 0 ? 0 : 1 + mlw_rand() % 7;
+        for (size_t c = 0; c < nchunks; c++)
+            chunks[c] = mlw_rand() % (len / 2 + 2);
+        size_t n = mlw_run(&p, in, len, chunks, nchunks, NULL, NULL);
+        CHECK_MEM(mlw_out, n, want, wn);
+        uint64_t left = len + 1, used;
+        n = mlw_run(&p, in, len, chunks, nchunks, &left, &used);
+        CHECK_MEM(mlw_out, n, want, wn);
+        CHECK_EQ(used, len);
+    }
+    pair_close(&p);
+}
+
+/* A reply far bigger than the output buffer: the writer flushes as it
+ * goes and loses nothing at the buffer's edges. */
+TEST(mlw_streams_a_big_message_through_the_buffer)
+{
+    struct pair p;
+    if (pair_open(&p, 5) != 0)
+        SKIP("socketpair");
+    size_t len = 1500 * 1000 + 7;
+    char *in = malloc(len), *want = malloc(2 * len + 8), *got = malloc(2 * len + 8);
+    CHECK(in != NULL && want != NULL && got != NULL);
+    if (in == NULL || want == NULL || got == NULL) {
+        free(in);
+        free(want);
+        free(got);
+        pair_close(&p);
+        return;
+    }
+    mlw_random_text(in, len, 76);
+    size_t wn = mlw_model(in, len, want);
+    struct reader r = { p.peer, got, 2 * len + 8, 0 };
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, reader_main, &r) == 0);
+    struct mlwriter w;
+    mlw_begin(&w, &p.io);
+    for (size_t off = 0; off < len; off += 128 * 1024)
+        mlw_data(&w, in + off, len - off < 128 * 1024 ? len - off : 128 * 1024, NULL);
+    mlw_end(&w);
+    CHECK_EQ(netio_flush(&p.io), 0);
+    shutdown(p.fd, SHUT_WR);        /* a short reply ends the reader too */
+    pthread_join(t, NULL);
+    CHECK_MEM(got, r.got, want, wn);
+    free(in);
+    free(want);
+    free(got);
+    pair_close(&p);
+}
+
 TEST(mlw_lines_left_limits_output)
 {
     struct pair p;
@@ -717,6 +839,8 @@ int main(void)
     RUN(mlw_dot_stuffing);
     RUN(mlw_unterminated_last_line);
     RUN(mlw_chunk_splits);
+    RUN(mlw_matches_the_model_on_random_text);
+    RUN(mlw_streams_a_big_message_through_the_buffer);
     RUN(mlw_lines_left_limits_output);
     RUN(wire_size_counts_crlf);
     RUN(wire_size_matches_mlw_output_for_random_data);
