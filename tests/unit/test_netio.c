@@ -612,16 +612,6 @@ static size_t mlw_model(const char *in, size_t len, char *out)
     return o + 3;
 }
 
-static uint64_t mlw_rand_state = 0x9e3779b97f4a7c15ULL;
-
-static uint64_t mlw_rand(void)
-{
-    mlw_rand_state ^= mlw_rand_state << 13;
-    mlw_rand_state ^= mlw_rand_state >> 7;
-    mlw_rand_state ^= mlw_rand_state << 17;
-    return mlw_rand_state;
-}
-
 /* Mail-like text: lines of 0 to 3 * line_max bytes, some starting with
  * '.', some ending in CR LF, a few bare CRs; line_max 0 gives runs of
  * the rarer bytes alone. */
@@ -631,15 +621,15 @@ static void mlw_random_text(char *buf, size_t len, unsigned line_max)
     size_t i = 0;
     while (i < len) {
         if (line_max == 0) {
-            buf[i++] = rare[mlw_rand() % 3];
+            buf[i++] = rare[tl_rand() % 3];
             continue;
         }
-        size_t n = mlw_rand() % (3 * line_max + 1);
-        if (mlw_rand() % 4 == 0 && i < len)
+        size_t n = tl_rand() % (3 * line_max + 1);
+        if (tl_rand() % 4 == 0 && i < len)
             buf[i++] = '.';
         for (size_t k = 0; k < n && i < len; k++)
-            buf[i++] = mlw_rand() % 50 == 0 ? '\r' : (char)('a' + mlw_rand() % 26);
-        if (mlw_rand() % 3 == 0 && i < len)
+            buf[i++] = tl_rand() % 50 == 0 ? '\r' : (char)('a' + tl_rand() % 26);
+        if (tl_rand() % 3 == 0 && i < len)
             buf[i++] = '\r';
         if (i < len)
             buf[i++] = '\n';
@@ -657,13 +647,13 @@ TEST(mlw_matches_the_model_on_random_text)
     static char in[MAX_IN], want[3 * MAX_IN + 8];
     static const unsigned line_max[] = { 0, 2, 20, 80, 400 };
     for (int round = 0; round < 400; round++) {
-        size_t len = mlw_rand() % MAX_IN;
+        size_t len = tl_rand() % MAX_IN;
         mlw_random_text(in, len, line_max[round % 5]);
         size_t wn = mlw_model(in, len, want);
         size_t chunks[8];
-        size_t nchunks = round % 3 == 0 ? 0 : 1 + mlw_rand() % 7;
+        size_t nchunks = round % 3 == 0 ? 0 : 1 + tl_rand() % 7;
         for (size_t c = 0; c < nchunks; c++)
-            chunks[c] = mlw_rand() % (len / 2 + 2);
+            chunks[c] = tl_rand() % (len / 2 + 2);
         size_t n = mlw_run(&p, in, len, chunks, nchunks, NULL, NULL);
         CHECK_MEM(mlw_out, n, want, wn);
         uint64_t left = len + 1, used;

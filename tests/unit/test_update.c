@@ -162,16 +162,6 @@ static void disk_free(struct disk *d)
 
 /* ---- building a crash state ---- */
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
 enum keep_mode { KEEP_NONE, KEEP_ALL, KEEP_RANDOM };
 
 /*
@@ -201,13 +191,13 @@ static void crash_state(const struct disk *run, const struct buf base[2], size_t
                 continue;
             int durable = synced && i < last_sync;
             if (o->kind == OP_TRUNC) {
-                if (durable || mode == KEEP_ALL || (mode == KEEP_RANDOM && rnd() % 2))
+                if (durable || mode == KEEP_ALL || (mode == KEEP_RANDOM && tl_rand() % 2))
                     buf_set_len(&out[f], (size_t)o->off);
                 continue;
             }
             for (uint64_t s = 0; s < o->len; s += SECTOR) {
                 uint64_t n = o->len - s < SECTOR ? o->len - s : SECTOR;
-                if (durable || mode == KEEP_ALL || (mode == KEEP_RANDOM && rnd() % 2))
+                if (durable || mode == KEEP_ALL || (mode == KEEP_RANDOM && tl_rand() % 2))
                     buf_write(&out[f], o->data + s, n, o->off + s);
             }
         }
@@ -432,7 +422,7 @@ TEST(crash_during_recovery_is_recovered_again)
         CHECK(upd_execute(&io, &fx.plan, &new_size, &touched, why, sizeof why) == 0);
         struct buf base[2] = { fx.at_quit, { NULL, 0 } };
         for (int trial = 0; trial < 40; trial++) {
-            size_t cut = (size_t)(rnd() % (run.nops + 1));
+            size_t cut = (size_t)(tl_rand() % (run.nops + 1));
             struct buf first[2];
             crash_state(&run, base, cut, KEEP_RANDOM, first);
             int deliver = trial % 2;
@@ -444,7 +434,7 @@ TEST(crash_during_recovery_is_recovered_again)
             rec.record = 1;
             struct upd_io rio = disk_io(&rec);
             upd_recover(&rio, why, sizeof why);
-            size_t cut2 = (size_t)(rnd() % (rec.nops + 1));
+            size_t cut2 = (size_t)(tl_rand() % (rec.nops + 1));
             struct buf second[2];
             crash_state(&rec, first, cut2, KEEP_RANDOM, second);
             states++;
@@ -526,7 +516,7 @@ TEST(garbage_journal_is_not_applied)
     CHECK(make_fixture(&scenarios[0], &fx) == 0);
     struct buf junk = { 0 };
     for (int i = 0; i < 5000; i++) {
-        char c = (char)rnd();
+        char c = (char)tl_rand();
         append(&junk, &c, 1);
     }
     struct disk d;

@@ -111,6 +111,16 @@ static inline void tl_remove_tmpdir(const char *dir)
         printf("  could not remove %s\n", dir);
 }
 
+/* A fixed-seed xorshift generator: the same "random" cases every run. */
+static inline uint64_t tl_rand(void)
+{
+    static uint64_t state = 0x9e3779b97f4a7c15ULL;
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+}
+
 static inline int test_report(void)
 {
     printf("RESULT passed=%d failed=%d skipped=%d\n", tl_passed, tl_failed, tl_skipped);
