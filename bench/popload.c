@@ -1182,8 +1182,10 @@ static int mode_passref(void)
     double t0 = now();
     int fd = open(opt.mbox, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0 || st.st_size == 0)
-        die("%s: %s", opt.mbox, fd < 0 ? strerror(errno) : "empty or unreadable");
+    if (fd < 0 || fstat(fd, &st) < 0)
+        die("%s: %s", opt.mbox, strerror(errno));
+    if (st.st_size == 0)
+        die("%s: empty", opt.mbox);
     size_t len = (size_t)st.st_size;
     unsigned char *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
     if (map == MAP_FAILED)

@@ -229,9 +229,9 @@ def main():
     # A login with privilege separation costs a hash and three processes
     # (pre-auth child, password check, session): what both cores can do
     # of that, run by run, before any POP3 or IPC work.
-    login_cap = [1 / (1 / F.by_run("ref", "cryptref", "hps_all")[r] + 3 / p)
-                 for r, p in F.by_run("ref", "procref", "per_s").items()
-                 if p and F.by_run("ref", "cryptref", "hps_all").get(r)]
+    hashes = F.by_run("ref", "cryptref", "hps_all")
+    login_cap = [1 / (1 / hashes[r] + 3 / p) for r, p in F.by_run("ref", "procref", "per_s").items()
+                 if p and hashes.get(r)]
     print("== references")
     table(["figure", "min / median / max", "notes"], [
         ["crypt(3) SHA-512/5000, hashes/s, 1 thread", mmm(crypt1), "%s ms per hash" % fmt(
