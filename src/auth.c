@@ -23,7 +23,7 @@ struct credentials {
     struct account acct;
     char *hash;
     char shell[256];
-    long expire, last_change, max_age;  /* shadow(5) days; -1: not set */
+    long expire, last_change, max_age, inactive;  /* shadow(5) days; -1: not set */
 };
 
 int auth_valid_username(const char *name, size_t len)
@@ -138,6 +138,7 @@ static enum auth_result lookup_system(const char *user, struct credentials *cred
         cred->expire = sp->sp_expire;
         cred->last_change = sp->sp_lstchg;
         cred->max_age = sp->sp_max;
+        cred->inactive = sp->sp_inact;
     }
     cred->hash = strdup(hash);
     if (cred->hash == NULL) {
@@ -151,7 +152,7 @@ static enum auth_result lookup(const struct config *cfg, const char *user,
                                struct credentials *cred, char *why, size_t whylen)
 {
     memset(cred, 0, sizeof *cred);
-    cred->expire = cred->last_change = cred->max_age = -1;
+    cred->expire = cred->last_change = cred->max_age = cred->inactive = -1;
     if (!auth_valid_username(user, strlen(user))) {
         snprintf(why, whylen, "invalid user name");
         return AUTH_DENIED;
@@ -269,6 +270,19 @@ static int shell_is_valid(const char *shell)
     return ok;
 }
 
+/*
+ * shadow(5), field 7: once a password has been expired for longer than
+ * the inactivity period, "no login is possible for the user" - whether
+ * or not expired passwords are accepted otherwise (pam_unix counts it
+ * the same way: days since the change, less the maximum age, more than
+ * the period).  A last change of 0 has no date to count from.
+ */
+static int password_inactive(const struct credentials *c, long today)
+{
+    return c->last_change > 0 && c->max_age >= 0 && c->inactive >= 0 &&
+           today - c->last_change - c->max_age > c->inactive;
+}
+
 /* The account policy (mboxpop3d.conf(5)): 1 and the reason if refused. */
 static int refused_by_policy(const struct config *cfg, const struct credentials *c, char *why,
                              size_t whylen)
@@ -284,6 +298,10 @@ static int refused_by_policy(const struct config *cfg, const struct credentials 
         snprintf(why, whylen, "account locked or without password");
     else if (c->expire >= 0 && today >= c->expire)
         snprintf(why, whylen, "account expired (shadow expire date passed)");
+    else if (password_inactive(c, today))
+        snprintf(why, whylen, "password inactive (expired longer than the inactivity period)");
+    else if (cfg->refuse_expired_passwords && c->last_change == 0)
+        snprintf(why, whylen, "password must be changed (last change 0, as passwd -e sets)");
     else if (cfg->refuse_expired_passwords && c->last_change > 0 && c->max_age >= 0 &&
              today > c->last_change + c->max_age)
         snprintf(why, whylen, "password expired (last change + max age passed)");

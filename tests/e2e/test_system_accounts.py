@@ -4,8 +4,9 @@ temporary users with useradd/chpasswd (yescrypt, Debian's default through
 PAM, and sha512crypt with chpasswd -c SHA512) and removes them afterwards.
 
 Checks: login works with both hash methods; a wrong password, an unknown
-user, a locked account (usermod -L) and an expired account (chage -E 0)
-get the same -ERR [AUTH]; the session process runs with the account's
+user, a locked account (usermod -L), an expired account (chage -E 0)
+and the shadow password aging rules (expired, inactive, passwd -e, with
+and without refuse_expired_passwords) get the same -ERR [AUTH]; the session process runs with the account's
 uid, gid and its own supplementary groups (initgroups), never with group
 mail; UPDATE works in a root:mail 2775 spool dir (as /var/mail) and in a
 1777 one.
@@ -18,6 +19,7 @@ import pwd
 import secrets
 import shutil
 import subprocess
+import time
 import unittest
 from pathlib import Path
 
@@ -98,6 +100,16 @@ def set_password(name, password, method=None):
          input=f"{name}:{password}\n")
 
 
+def shadow_aging(name):
+    """Fields 3, 5 and 7 of the account's shadow entry, as chage takes
+    them (-1 for an empty field)."""
+    for line in Path("/etc/shadow").read_text().splitlines():
+        f = line.split(":")
+        if f[0] == name:
+            return tuple(v if v else "-1" for v in (f[2], f[4], f[6]))
+    raise KeyError(name)
+
+
 def shadow_hash(name):
     for line in Path("/etc/shadow").read_text().splitlines():
         f = line.split(":")
@@ -144,10 +156,11 @@ class SystemAccounts(POP3TestCase):
             d.stop()          # no session may run as the users any more
         remove_system_users()
 
-    def system_daemon(self, spool_mode=0o2775):
+    def system_daemon(self, spool_mode=0o2775, **settings):
         """A daemon without passwd_file, spool_dir a fresh dir of mode
-        (group mail, as Debian's /var/mail, unless world-writable)."""
-        key = oct(spool_mode)
+        (group mail, as Debian's /var/mail, unless world-writable), and
+        the other settings given."""
+        key = oct(spool_mode) + "".join(f" {k}={v}" for k, v in sorted(settings.items()))
         d = self.daemons.get(key)
         if d is None or not d.alive():
             spool_dir = self.env.dir / f"sysspool-{spool_mode:o}"
@@ -155,8 +168,8 @@ class SystemAccounts(POP3TestCase):
             if not spool_mode & 0o002:
                 os.chown(spool_dir, 0, grp.getgrnam("mail").gr_gid)
             os.chmod(spool_dir, spool_mode)
-            d = Daemon(self.env, f"system-{spool_mode:o}",
-                       {"spool_dir": str(spool_dir)})
+            name = f"system-{spool_mode:o}" + "".join(f"-{v}" for _, v in sorted(settings.items()))
+            d = Daemon(self.env, name, {"spool_dir": str(spool_dir), **settings})
             del d.settings["passwd_file"]
             self.env.write_conf(d.conf, d.settings)
             d.start()
@@ -254,6 +267,55 @@ class SystemAccounts(POP3TestCase):
                 r, wrong))
         finally:
             _run(["chage", "-E", "-1", acct.name])
+        c, _ = self.login(acct)
+        self.quit(c)
+
+    def test_password_aging(self):
+        """shadow(5) password aging, with the right password each time:
+        an expired password (field 5) or one that must be changed (field 3
+        is 0, as passwd -e sets) is refused only with
+        refuse_expired_passwords = yes; one expired for longer than the
+        inactivity period (field 7) is refused always.  Each refusal looks
+        like a wrong password and names its reason in the log."""
+        acct, _, _ = self.user("sha512", fixtures.simple(1))
+        wrong = self.refused(acct.name, "not-the-password")
+        today = int(time.time() // 86400)
+        expired = "password expired"
+        inactive = "password inactive"
+        forced = "password must be changed"
+        cases = [  # (last change, max age, inactive): default, strict
+            ((today - 1, 5, 0), None, None),
+            ((today - 10, 5, -1), None, expired),
+            ((today - 10, 5, 7), None, expired),      # 5 days over, 7 allowed
+            ((today - 10, 5, 5), None, expired),      # exactly the period
+            ((today - 10, 5, 2), inactive, inactive),
+            ((0, 99999, -1), None, forced),
+            ((0, 5, 0), None, forced),                # no date to count from
+        ]
+        saved = shadow_aging(acct.name)
+        try:
+            for aging, default, strict in cases:
+                _run(["chage", "-d", str(aging[0]), "-M", str(aging[1]),
+                      "-I", str(aging[2]), acct.name])
+                for settings, reason in (({}, default),
+                                         ({"refuse_expired_passwords": "yes"}, strict)):
+                    d = self.system_daemon(**settings)
+                    what = f"aging {aging} (today {today}) with {settings or 'defaults'}"
+                    if reason is None:
+                        c, _ = self.login(acct)
+                        self.quit(c)
+                        continue
+                    since = d.log_size()
+                    self.assertEqual(self.refused(acct.name, acct.password), wrong,
+                                     f"{what}: the right password")
+                    with open(d.log, "rb") as f:
+                        f.seek(since)
+                        log = f.read().decode("utf-8", "replace")
+                    self.assertIn(f'user={acct.name} ', log, what)
+                    self.assertIn(f'reason="{reason}', log, what)
+        finally:
+            _run(["chage", "-d", saved[0], "-M", saved[1], "-I", saved[2], acct.name])
+        self.system_daemon()
         c, _ = self.login(acct)
         self.quit(c)
 
