@@ -345,6 +345,18 @@ class PrivilegeSeparation(ProcessCase):
         return [p for p in titled(descendants(master), "mboxpop3d: keeper")
                 if not zombie_or_gone(p)]
 
+    def delete_one(self, msgs, n):
+        """A session on a fresh mailbox of msgs messages deletes message
+        n; after QUIT the spool holds the others (an UPDATE through the
+        keeper: its dotlock and journal)."""
+        spool = fixtures.simple(msgs)
+        acct = self.new_mailbox(spool)
+        c = self.connect()
+        self.login(acct, client=c)
+        self.ok(c, f"DELE {n}")
+        self.quit(c)
+        self.assertEqual(self.env.read_spool(acct), spool.without([n]))
+
     def test_session_and_keeper(self):
         spool = fixtures.simple(2)
         acct = self.new_mailbox(spool)
@@ -429,13 +441,7 @@ class PrivilegeSeparation(ProcessCase):
                                              for p in idle_before), 5),
                         "idle workers of the dead keeper still idle:\n" +
                         describe(idle_before))
-        spool = fixtures.simple(2)
-        acct = self.new_mailbox(spool)
-        c = self.connect()
-        self.login(acct, client=c)
-        self.ok(c, "DELE 2")
-        self.quit(c)
-        self.assertEqual(self.env.read_spool(acct), spool.without([2]))
+        self.delete_one(2, 2)
         self.assertIn("the keeper (pid", log_text(self.daemon))
 
     def test_keeper_replaced_at_sighup_drains_its_sessions(self):
@@ -461,14 +467,7 @@ class PrivilegeSeparation(ProcessCase):
                                         ".lock"), "dotlock left behind")
         self.assertTrue(wait_for(lambda: zombie_or_gone(old[0]), 5),
                         "the old keeper outlived its last session")
-        # and the next session is served by the new one
-        spool2 = fixtures.simple(2)
-        acct2 = self.new_mailbox(spool2)
-        c2 = self.connect()
-        self.login(acct2, client=c2)
-        self.ok(c2, "DELE 1")
-        self.quit(c2)
-        self.assertEqual(self.env.read_spool(acct2), spool2.without([1]))
+        self.delete_one(2, 1)            # the next session: the new keeper
         self.assertEqual(self.keeper_pids(), new)
 
     def test_master_and_idle_worker_titles(self):

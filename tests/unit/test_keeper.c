@@ -34,9 +34,17 @@ static int exists(const char *path)
     return lstat(path, &st) == 0;
 }
 
-/* A keeper in a child; *bind_fd gets the binders' end. */
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, ms % 1000 * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+/* A test case's start: fresh paths, and a keeper in a child; *bind_fd
+ * gets the binders' end. */
 static pid_t start_keeper(int *bind_fd)
 {
+    new_paths();
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
         return -1;
@@ -58,8 +66,7 @@ static int wait_keeper(pid_t pid, int ms)
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid)
             return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        struct timespec ts = { 0, 10 * 1000000L };
-        nanosleep(&ts, NULL);
+        sleep_ms(10);
     }
     return -1;
 }
@@ -73,6 +80,12 @@ static void stop_keeper(pid_t pid, int bind_fd)
     }
 }
 
+/* A channel for this case's spool (dotlocks stale after 600 s). */
+static int bind_spool(int bind_fd)
+{
+    return keeper_bind(bind_fd, spool, 600);
+}
+
 /* Waits until path exists or not (the keeper removes a dead channel's
  * dotlock on its own time). */
 static int becomes(const char *path, int present)
@@ -80,24 +93,22 @@ static int becomes(const char *path, int present)
     for (int i = 0; i < 300; i++) {
         if (exists(path) == present)
             return 1;
-        struct timespec ts = { 0, 10 * 1000000L };
-        nanosleep(&ts, NULL);
+        sleep_ms(10);
     }
     return 0;
 }
 
 TEST(dotlock_made_and_removed_through_a_channel)
 {
-    new_paths();
     int bind_fd, chan;
     pid_t pid = start_keeper(&bind_fd);
     CHECK(pid > 0);
-    chan = keeper_bind(bind_fd, spool, 600);
+    chan = bind_spool(bind_fd);
     CHECK(chan >= 0);
     CHECK_EQ(keeper_dotlock(&chan, DOTLOCK_CREATE), 0);
     CHECK(exists(lockpath));
     /* held: a second create for the same spool is refused */
-    int other = keeper_bind(bind_fd, spool, 600);
+    int other = bind_spool(bind_fd);
     CHECK(other >= 0);
     errno = 0;
     CHECK_EQ(keeper_dotlock(&other, DOTLOCK_CREATE), -1);
@@ -112,10 +123,9 @@ TEST(dotlock_made_and_removed_through_a_channel)
 
 TEST(journal_created_opened_and_removed)
 {
-    new_paths();
     int bind_fd;
     pid_t pid = start_keeper(&bind_fd);
-    int chan = keeper_bind(bind_fd, spool, 600);
+    int chan = bind_spool(bind_fd);
     CHECK(chan >= 0);
     errno = 0;
     CHECK_EQ(keeper_journal(&chan, JOURNAL_OPEN), -1);     /* none yet */
@@ -143,17 +153,16 @@ TEST(journal_created_opened_and_removed)
 
 TEST(dotlock_of_a_dead_channel_is_removed)
 {
-    new_paths();
     int bind_fd;
     pid_t pid = start_keeper(&bind_fd);
-    int chan = keeper_bind(bind_fd, spool, 600);
+    int chan = bind_spool(bind_fd);
     CHECK_EQ(keeper_dotlock(&chan, DOTLOCK_CREATE), 0);
     CHECK(exists(lockpath));
     close(chan);                    /* the session died holding it */
     CHECK(becomes(lockpath, 0));
     /* a dotlock removed by its session is not the keeper's to touch: a
      * lock another program made after it stays */
-    chan = keeper_bind(bind_fd, spool, 600);
+    chan = bind_spool(bind_fd);
     CHECK_EQ(keeper_dotlock(&chan, DOTLOCK_CREATE), 0);
     CHECK_EQ(keeper_dotlock(&chan, DOTLOCK_REMOVE), 0);
     int fd = open(lockpath, O_WRONLY | O_CREAT | O_EXCL, 0644);
@@ -161,8 +170,7 @@ TEST(dotlock_of_a_dead_channel_is_removed)
     if (fd >= 0)
         close(fd);
     close(chan);
-    struct timespec ts = { 0, 100 * 1000000L };
-    nanosleep(&ts, NULL);
+    sleep_ms(100);
     CHECK(exists(lockpath));
     unlink(lockpath);
     stop_keeper(pid, bind_fd);
@@ -170,10 +178,9 @@ TEST(dotlock_of_a_dead_channel_is_removed)
 
 TEST(unknown_request_refused_channel_still_served)
 {
-    new_paths();
     int bind_fd;
     pid_t pid = start_keeper(&bind_fd);
-    int chan = keeper_bind(bind_fd, spool, 600);
+    int chan = bind_spool(bind_fd);
     errno = 0;
     CHECK_EQ(keeper_dotlock(&chan, (enum dotlock_op)'Z'), -1);
     CHECK_EQ(errno, EINVAL);
@@ -185,7 +192,6 @@ TEST(unknown_request_refused_channel_still_served)
 
 TEST(malformed_binds_ignored)
 {
-    new_paths();
     int bind_fd;
     pid_t pid = start_keeper(&bind_fd);
     /* no descriptor attached, then a path with a NUL in it */
@@ -195,7 +201,7 @@ TEST(malformed_binds_ignored)
     CHECK(send(bind_fd, "\0\0\0\0a\0b", 7, 0) == 7);
     CHECK(send(bind_fd, "xy", 2, 0) == 2);
     /* the keeper is still there and serves a proper bind */
-    int chan = keeper_bind(bind_fd, spool, 600);
+    int chan = bind_spool(bind_fd);
     CHECK(chan >= 0);
     CHECK_EQ(keeper_dotlock(&chan, DOTLOCK_CREATE), 0);
     CHECK(exists(lockpath));
@@ -207,10 +213,9 @@ TEST(malformed_binds_ignored)
 
 TEST(keeper_ends_after_its_last_channel)
 {
-    new_paths();
     int bind_fd;
     pid_t pid = start_keeper(&bind_fd);
-    int chan = keeper_bind(bind_fd, spool, 600);
+    int chan = bind_spool(bind_fd);
     CHECK_EQ(keeper_dotlock(&chan, DOTLOCK_CREATE), 0);
     close(bind_fd);                 /* no more binders */
     CHECK_EQ(wait_keeper(pid, 200), -1);          /* a channel is left */
@@ -223,10 +228,9 @@ TEST(keeper_ends_after_its_last_channel)
 
 TEST(requests_after_the_keeper_died_fail)
 {
-    new_paths();
     int bind_fd;
     pid_t pid = start_keeper(&bind_fd);
-    int chan = keeper_bind(bind_fd, spool, 600);
+    int chan = bind_spool(bind_fd);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     errno = 0;
@@ -234,7 +238,7 @@ TEST(requests_after_the_keeper_died_fail)
     CHECK(errno == EPIPE || errno == ECONNRESET);
     CHECK(!exists(lockpath));
     errno = 0;
-    CHECK_EQ(keeper_bind(bind_fd, spool, 600), -1);
+    CHECK_EQ(bind_spool(bind_fd), -1);
     CHECK(errno == EPIPE || errno == ECONNREFUSED || errno == ECONNRESET);
     close(chan);
     close(bind_fd);
